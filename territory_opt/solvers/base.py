@@ -1,0 +1,41 @@
+"""What every solver engine returns, and the options every engine accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STATUSES = ("OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN")
+
+
+@dataclass
+class SolveOptions:
+    time_limit: float = 60.0            # seconds (wall), or deterministic seconds if deterministic
+    seed: int = 0
+    deterministic: bool = False         # same inputs + seed -> identical plan
+    engine: str = "auto"                # auto | cpsat | highs | local
+    workers: int | None = None
+    relative_gap: float = 1e-4
+    progress: Callable[[dict], None] | None = None  # called with {"objective", "bound", "seconds"}
+
+
+@dataclass
+class Solution:
+    """A plan for an AlignmentProblem, with honest quality figures.
+
+    ``status`` is OPTIMAL only when the engine proved it; a plan stopped by the
+    time limit is FEASIBLE with its gap = (objective - bound) / max(|objective|, 1e-9).
+    """
+
+    assignment: np.ndarray              # (n,) territory index per item
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    solve_seconds: float
+    engine: str
+    centers: np.ndarray | None = None   # (k,) chosen centre item per territory (free centres)
+    log: str = ""
+    stats: dict = field(default_factory=dict)
