@@ -1,0 +1,270 @@
+"""The ``territory-opt`` command line: a thin shell over the Python API.
+
+Exit codes: 0 success; 2 invalid input or usage; 3 infeasible; 4 time limit
+with no feasible plan; 1 anything else (a bug).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from territory_opt.errors import InfeasibleError, InputError, TerritoryOptError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Territory and quota optimisation with proven bounds.",
+)
+console = Console(stderr=True)
+out = Console()
+
+DEMO_SCENARIOS = ("demo-current", "demo-balanced", "demo-greenfield")
+
+
+class ProgressDisplay:
+    """A rich spinner line fed by the runner's (step, info) callbacks."""
+
+    def __init__(self, progress: Progress, label: str):
+        self.progress = progress
+        self.task = progress.add_task(label, total=None)
+        self.label = label
+
+    def __call__(self, step: str, info: dict) -> None:
+        detail = ""
+        if step == "solve" and "objective" in info:
+            bound = info.get("bound")
+            gap = info.get("gap")
+            detail = f"incumbent {info['objective']:,.0f}"
+            if bound is not None:
+                detail += f", bound {bound:,.0f}"
+            if gap is not None:
+                detail += f", gap {gap:.2%}"
+        elif info:
+            detail = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info.items())
+        self.progress.update(self.task, description=f"{self.label}: {step} {detail}".rstrip())
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def _print_issues(error: InputError) -> None:
+    table = Table(title=f"{len(error.issues)} problem(s) found", show_lines=False)
+    for column in ("file", "row", "column", "value", "expected"):
+        table.add_column(column, overflow="fold")
+    for issue in error.issues:
+        table.add_row(issue.file, "" if issue.row is None else str(issue.row), issue.column or "",
+                      "" if issue.value is None else str(issue.value), issue.expected)
+    console.print(table)
+
+
+def _summary(name: str, metrics: dict, folder: Path) -> None:
+    gap = metrics.get("gap")
+    line = (f"[bold]{name}[/]: status {metrics['status']}, objective "
+            f"{metrics['objective'] if metrics['objective'] is None else format(metrics['objective'], ',.0f')}, "
+            f"bound {metrics['bound'] if metrics['bound'] is None else format(metrics['bound'], ',.0f')}, "
+            f"gap {'n/a' if gap is None else format(gap, '.2%')}")
+    balance = ", ".join(f"{m} max |dev| {v['max_abs_deviation']:.1%}" for m, v in metrics["balance"].items())
+    out.print(line)
+    if balance:
+        out.print(f"  {balance}; moved {metrics['moved_accounts']:,} accounts ({metrics['moved_share']:.1%})")
+    out.print(f"  results: {folder}")
+
+
+def _run_one(path: Path, folder: Path, overrides: dict | None, with_map: bool):
+    from territory_opt.scenarios.config import load_scenario
+    from territory_opt.scenarios.runner import run_scenario, write_result
+
+    scenario = load_scenario(path, overrides)
+    target = folder / scenario.name
+    with _progress() as progress:
+        result = run_scenario(scenario, progress=ProgressDisplay(progress, scenario.name))
+        ProgressDisplay(progress, scenario.name)("write", {})
+        write_result(result, target, with_map=with_map)
+    _summary(scenario.name, result.metrics, target)
+    return result
+
+
+def _overrides(seed: int | None, time_limit: float | None) -> dict | None:
+    alignment = {}
+    if seed is not None:
+        alignment["seed"] = seed
+    if time_limit is not None:
+        alignment["time_limit"] = time_limit
+    return {"alignment": alignment} if alignment else None
+
+
+@app.command()
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")]) -> None:
+    """Check a scenario's inputs and print every problem found (exit 2 if any)."""
+    from territory_opt.data import load_dataset
+    from territory_opt.scenarios.config import load_scenario
+
+    dataset = load_dataset(load_scenario(scenario))
+    out.print(f"[green]valid[/]: {len(dataset.accounts):,} accounts, {len(dataset.reps):,} reps, "
+              f"{len(dataset.leaf_territories):,} leaf territories"
+              + (f", {len(dataset.units):,} units" if dataset.units is not None else ""))
+
+
+@app.command()
+def run(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario TOML file(s)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results root; one folder per scenario")] = Path("results"),
+    seed: Annotated[Optional[int], typer.Option(help="Override alignment.seed")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="Override alignment.time_limit (s)")] = None,
+    no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html")] = False,
+) -> None:
+    """Solve alignment and quotas for each scenario and write its results folder."""
+    for path in scenarios:
+        _run_one(path, out_dir, _overrides(seed, time_limit), not no_map)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo results")] = Path("results/demo"),
+    time_limit: Annotated[Optional[float], typer.Option(help="Override each scenario's time limit (s)")] = None,
+) -> None:
+    """Run the whole pipeline on the bundled demo data (real US counties, synthetic accounts)."""
+    folder = resources.files("territory_opt.demo")
+    results = []
+    for name in DEMO_SCENARIOS:
+        path = Path(str(folder / f"{name}.toml"))
+        if path.is_file():
+            results.append(_run_one(path, out_dir, _overrides(None, time_limit), True))
+    if len(results) > 1:
+        _compare(results, out_dir / "compare")
+    out.print(f"[bold green]Demo finished.[/] Results in {out_dir.resolve()}")
+
+
+def _compare(results, folder: Path) -> None:
+    from territory_opt.scenarios.compare import compare_results, render_rich_table, write_comparison
+
+    comparison = compare_results(results)
+    out.print(render_rich_table(comparison))
+    for sentence in comparison.explain():
+        out.print(f"• {sentence}")
+    write_comparison(comparison, folder)
+    out.print(f"  comparison: {folder.resolve()}")
+
+
+@app.command()
+def compare(
+    result_dirs: Annotated[list[Path], typer.Argument(help="Two or more results folders")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the report")] = Path("results/compare"),
+) -> None:
+    """Side-by-side KPIs, per-territory deltas and moved accounts of several plans."""
+    from territory_opt.scenarios.runner import load_result
+
+    if len(result_dirs) < 2:
+        raise typer.BadParameter("compare needs at least two results folders")
+    _compare([load_result(d) for d in result_dirs], out_dir)
+
+
+@app.command("map")
+def map_command(
+    result_dir: Annotated[Path, typer.Argument(help="A results folder")],
+    png: Annotated[bool, typer.Option(help="Also write map.png (needs chromium)")] = False,
+    online: Annotated[bool, typer.Option(help="Load Leaflet from a CDN instead of inlining it")] = False,
+) -> None:
+    """(Re)write map.html for a results folder."""
+    from territory_opt.maps import snapshot_png, write_map
+    from territory_opt.scenarios.runner import load_result
+
+    path = write_map(load_result(result_dir), result_dir / "map.html", offline=not online)
+    out.print(f"map: {path}")
+    if png:
+        out.print(f"snapshot: {snapshot_png(path, result_dir / 'map.png')}")
+
+
+@app.command()
+def export(
+    result_dir: Annotated[Path, typer.Argument(help="A results folder")],
+    to: Annotated[str, typer.Option("--to", help="salesforce|dynamics|hubspot|veeva|gpkg|geojson|xlsx")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
+) -> None:
+    """Export a plan to a CRM or GIS format."""
+    from territory_opt.export import FORMATS, export_result
+    from territory_opt.scenarios.runner import load_result
+
+    if to not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(sorted(FORMATS))}, got {to!r}", param_hint="--to")
+    paths = export_result(load_result(result_dir), to, out_dir or result_dir / "export")
+    for path in paths:
+        out.print(str(path))
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
+    grid: Annotated[Path, typer.Option(help="Grid TOML file of parameter values")],
+    scheduler: Annotated[Optional[str], typer.Option(help="tcp://HOST:PORT of a dask scheduler")] = None,
+    workers: Annotated[int, typer.Option(help="LocalCluster workers when no scheduler is given")] = 2,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/sweep"),
+) -> None:
+    """Run a grid of scenario variants on dask and mark the Pareto-efficient ones."""
+    from territory_opt.scenarios.config import load_scenario
+    from territory_opt.scenarios.sweep import load_grid, sweep as run_sweep, write_sweep
+
+    result = run_sweep(load_scenario(scenario), load_grid(grid), scheduler=scheduler,
+                       n_workers=workers, out_dir=out_dir)
+    for path in write_sweep(result, out_dir):
+        out.print(str(path))
+
+
+@app.command()
+def quota(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [quota] section")],
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results"),
+) -> None:
+    """Cascade quotas on the scenario's current alignment and write a results folder."""
+    _run_one(scenario, out_dir, {"alignment": {"mode": "current"}}, False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; user errors never show a traceback.
+
+    Usage errors are reported by Typer itself (exit 2); the library's errors map to
+    their own exit codes; anything else is a bug (exit 1).
+    """
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="territory-opt", standalone_mode=True)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except InputError as error:
+        _print_issues(error)
+        return error.exit_code
+    except InfeasibleError as error:
+        console.print("[bold red]Infeasible[/]: the hard constraints cannot all hold:")
+        for reason in error.reasons:
+            console.print(f"  - {reason}")
+        return error.exit_code
+    except TerritoryOptError as error:
+        console.print(f"[bold red]Error[/]: {error}")
+        return error.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+    except Exception:  # a bug: say so plainly, keep the details for the report
+        console.print("[bold red]Internal error[/] (please report it):")
+        console.print(traceback.format_exc(), markup=False, highlight=False)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
