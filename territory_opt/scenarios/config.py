@@ -83,16 +83,170 @@ class AlignmentConfig(_Strict):
 
 
 class QuotaConfig(_Strict):
+    """The ``[quota]`` table: cascade a company total down the hierarchy to every rep.
+
+    Levels are the hierarchy's ``level`` names plus ``rep`` (the reps under each leaf
+    territory). Every per-level key is keyed by the CHILD level being allocated.
+
+    total: company plan (currency). Default: Σ sales_ly × 1.10.
+    method: how a parent's quota is split among its children (target shares):
+        ``"potential"``, ``"history"`` (= ``"sales_ly"``), ``"even"``, ``"growth"``
+        (sales_ly × (1 + growth_rate), ``growth_rate`` a leaf column if present, else the
+        scalar ``growth_rate`` below) or any numeric column (leaf metric, or a rep column at
+        the rep level). A blend gives weights: ``{ potential = 0.6, history = 0.4 }``
+        (target share = Σ weight × share, weights normalised). Per level: a table whose
+        values are names or blends, with ``default`` for the other levels, e.g.
+        ``{ default = { potential = 0.6, history = 0.4 }, district = "even" }``. A table
+        whose values are all numbers is a blend; any text or table value makes it per-level.
+        Siblings with zero total of a metric split that component evenly.
+    overassign: ``{ district = 0.05, territory = 0.03 }``: a district's territories sum
+        to the district's quota × 1.03 (fraction ≥ 0; default 0).
+    round_to: rounding unit (currency); 0 rounds to cents (0.01). Sums stay exact.
+    bottom_up: fixed quotas kept as given, remainder split among the siblings: a leaf
+        metric column name (NaN = not fixed), a table ``{ node_id = quota }``, or a
+        .csv/.xlsx/.parquet file with columns node_id, quota.
+    guardrails: bounds on each node's full-year quota. Keys ``min_growth``/``max_growth``
+        (fraction vs sales_ly; only for nodes with sales_ly > 0), ``min_to_potential``/
+        ``max_to_potential`` (quota ÷ potential; only for nodes with potential > 0),
+        ``floor``/``cap`` (currency). Top-level keys apply to every level; a sub-table named
+        after a level overrides them for that level (``territory = { max_growth = 0.3 }``);
+        ``nodes = { T017 = { floor = 0 } }`` overrides per node.
+    guardrail_fit: when guardrails bind, the allocation closest to the targets under all
+        bounds and the exact sum: ``"proportional"`` minimises Σ (q − t)² / t (every free
+        sibling scaled by one common factor; exact water-filling) or ``"l1"`` minimises
+        Σ |q − t| / t (LP, OR-Tools GLOP).
+    ramp: new-hire quota factors per ``ramp_period`` since start_date, e.g.
+        ``[0.25, 0.5, 0.75, 1.0]`` by quarter; 1.0 after the schedule, 0 before the start.
+        The ramp relief (and a vacancy's whole quota) is held at the territory
+        (``vacancies = "parent"``) or on a house-account node ``HOUSE-<territory>``
+        (``vacancies = "house"``).
+    seasonality: ``"none"`` (one annual period), ``"quarter"`` or ``"month"``; the pattern
+        is each node's Σ of leaf columns ``sales_ly_m01`` … ``sales_ly_m12`` (calendar
+        months) when present, else even.
+    fiscal_year_start: first day of the plan year (1st of a month); required with ramp,
+        else default 2027-01-01. Periods are labelled FY<start year>-Q<n> / -M<nn>.
+    simulation: Monte Carlo of next year's sales per rep (``draws = 0`` turns it off).
+    """
+
+    class Simulation(_Strict):
+        """Lognormal sales per rep around a potential-based expectation.
+
+        cv: coefficient of variation of a rep's annual sales, or ``"history"``: the CV of
+        sales_ly ÷ (potential share × Σ sales_ly) across leaf territories.
+        correlation: share of log-variance common to all reps (a company-wide shock).
+        expected_total: expected company sales (default: the plan total).
+        target_probability: company-level probability of making the plan for which the
+        required over-assignment is reported.
+        """
+
+        draws: int = Field(2000, ge=0)
+        cv: float | Literal["history"] = "history"
+        correlation: float = Field(0.0, ge=0.0, le=1.0)
+        expected_total: float | None = Field(None, gt=0)
+        target_probability: float = Field(0.9, gt=0.0, lt=1.0)
+
+        @field_validator("cv")
+        @classmethod
+        def _positive_cv(cls, value: float | str) -> float | str:
+            if not isinstance(value, str) and not value > 0:
+                raise ValueError("cv must be > 0 or 'history'")
+            return value
+
     total: float | None = Field(None, ge=0)
-    method: dict[str, float] | str = "potential"
+    method: dict[str, Any] | str = "potential"
+    growth_rate: float = Field(0.0, gt=-1.0)
     overassign: dict[str, float] = Field(default_factory=dict)
     round_to: float = Field(0, ge=0)
+    bottom_up: dict[str, float] | str | None = None
     guardrails: dict[str, Any] = Field(default_factory=dict)
+    guardrail_fit: Literal["proportional", "l1"] = "proportional"
     ramp: list[float] | None = None
+    ramp_period: Literal["quarter", "month"] = "quarter"
     vacancies: Literal["parent", "house"] = "parent"
     seasonality: Literal["none", "quarter", "month"] = "none"
-    fiscal_year_start: str | None = None
-    simulation: dict[str, Any] = Field(default_factory=dict)
+    fiscal_year_start: str | None = Field(None, validate_default=True)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    @field_validator("method")
+    @classmethod
+    def _method_shape(cls, value: dict[str, Any] | str) -> dict[str, Any] | str:
+        def check_blend(blend: Any, where: str) -> None:
+            if isinstance(blend, str):
+                return
+            if not isinstance(blend, dict) or not blend:
+                raise ValueError(f"{where}: a method name or a table of weights")
+            for name, weight in blend.items():
+                if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                    raise ValueError(f"{where}.{name}: weight must be a number ≥ 0")
+            if sum(blend.values()) <= 0:
+                raise ValueError(f"{where}: weights must not all be 0")
+
+        if isinstance(value, dict) and any(isinstance(v, str | dict) for v in value.values()):
+            for level, blend in value.items():
+                check_blend(blend, f"method.{level}")
+        else:
+            check_blend(value, "method")
+        return value
+
+    @field_validator("overassign")
+    @classmethod
+    def _overassign_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for level, fraction in value.items():
+            if not -1.0 < fraction <= 10.0:
+                raise ValueError(f"overassign.{level} must be in (-1, 10]")
+        return value
+
+    @field_validator("guardrails")
+    @classmethod
+    def _guardrail_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
+        known = ("min_growth", "max_growth", "min_to_potential", "max_to_potential", "floor",
+                 "cap")
+
+        def check_bounds(bounds: Any, where: str) -> None:
+            if not isinstance(bounds, dict):
+                raise ValueError(f"{where}: a table of {', '.join(known)}")  # noqa: TRY004
+            for key, number in bounds.items():
+                if key not in known:
+                    raise ValueError(f"unknown guardrail '{where}.{key}' "
+                                     f"(known: {', '.join(known)})")
+                if isinstance(number, bool) or not isinstance(number, int | float):
+                    raise ValueError(f"{where}.{key} must be a number")  # noqa: TRY004
+
+        for key, item in value.items():
+            if key == "nodes":
+                if not isinstance(item, dict):
+                    raise ValueError("guardrails.nodes: a table node_id -> bounds")
+                for node, bounds in item.items():
+                    check_bounds(bounds, f"guardrails.nodes.{node}")
+            elif isinstance(item, dict):
+                check_bounds(item, f"guardrails.{key}")
+            else:
+                check_bounds({key: item}, "guardrails")
+        return value
+
+    @field_validator("ramp")
+    @classmethod
+    def _ramp_factors(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or any(not 0.0 <= f <= 1.0 for f in value)):
+            raise ValueError("ramp: a non-empty list of factors in [0, 1]")
+        return value
+
+    @field_validator("fiscal_year_start", mode="before")
+    @classmethod
+    def _plan_year(cls, value: Any, info: Any) -> str | None:
+        from datetime import date
+
+        if value is None:
+            if info.data.get("ramp") is not None:
+                raise ValueError("fiscal_year_start is required when ramp is given")
+            return None
+        try:
+            start = date.fromisoformat(str(value)[:10])
+        except ValueError:
+            raise ValueError("fiscal_year_start must be a date YYYY-MM-DD") from None
+        if start.day != 1:
+            raise ValueError("fiscal_year_start must be the first day of a month")
+        return start.isoformat()
 
 
 class Scenario(_Strict):
