@@ -498,7 +498,8 @@ def _explain(c: Comparison) -> list[str]:
         if shift:
             sentences.append(shift)
         if "quota.cv" in v and "quota.cv" in ref and np.isfinite(_number(v["quota.cv"])):
-            before, after = format_value(ref["quota.cv"], "ratio"), format_value(v["quota.cv"], "ratio")
+            before = format_value(ref["quota.cv"], "ratio")
+            after = format_value(v["quota.cv"], "ratio")
             sentences.append(
                 f"Quota fairness (CV of quota/potential) goes from {before} in {ref_name} "
                 f"to {after} in {name}."

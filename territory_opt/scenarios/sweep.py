@@ -440,7 +440,7 @@ def sweep(
                 else:
                     row = future.result()
                 rows[point.name] = row
-                if row["error"]:
+                if row["error"] and progress:
                     bar.console.print(
                         f"[red]{escape(point.name)} failed[/]: {escape(row['error'])}"
                     )
@@ -514,6 +514,38 @@ def _plot(result: SweepResult, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def render_sweep_table(result: SweepResult):
+    """The sweep table for a terminal (rich), Pareto-efficient points starred."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from territory_opt.scenarios.compare import format_value
+
+    table = Table(
+        title=f"Sweep of {result.scenario}: {len(result.table)} points, "
+        f"{int(result.table['pareto'].sum())} Pareto-efficient",
+        title_justify="left",
+    )
+    columns = [
+        ("point", "text"),
+        *[(p, "text") for p in result.parameters],
+        ("status", "text"),
+        ("max_deviation", "pct"),
+        ("travel_km", "km"),
+        ("moved_share", "pct"),
+        ("gap", "pct"),
+        ("seconds", "seconds"),
+    ]
+    columns = [(c, kind) for c, kind in columns if c in result.table]
+    for column, kind in columns:
+        table.add_column(Text(column), justify="left" if kind == "text" else "right")
+    table.add_column("Pareto")
+    for _, row in result.table.iterrows():
+        cells = [Text(format_value(row[c], kind)) for c, kind in columns]
+        table.add_row(*cells, Text("*" if row["pareto"] else ""))
+    return table
 
 
 def write_sweep(result: SweepResult, out_dir: str | Path) -> list[Path]:
