@@ -10,7 +10,7 @@ import sys
 import traceback
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -119,8 +119,8 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")
 def run(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario TOML file(s)")],
     out_dir: Annotated[Path, typer.Option("--out", help="Results root; one folder per scenario")] = Path("results"),
-    seed: Annotated[Optional[int], typer.Option(help="Override alignment.seed")] = None,
-    time_limit: Annotated[Optional[float], typer.Option(help="Override alignment.time_limit (s)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override alignment.seed")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Override alignment.time_limit (s)")] = None,
     no_map: Annotated[bool, typer.Option("--no-map", help="Skip map.html")] = False,
 ) -> None:
     """Solve alignment and quotas for each scenario and write its results folder."""
@@ -131,7 +131,7 @@ def run(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo results")] = Path("results/demo"),
-    time_limit: Annotated[Optional[float], typer.Option(help="Override each scenario's time limit (s)")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Override each scenario's time limit (s)")] = None,
 ) -> None:
     """Run the whole pipeline on the bundled demo data (real US counties, synthetic accounts)."""
     folder = resources.files("territory_opt.demo")
@@ -189,7 +189,7 @@ def map_command(
 def export(
     result_dir: Annotated[Path, typer.Argument(help="A results folder")],
     to: Annotated[str, typer.Option("--to", help="salesforce|dynamics|hubspot|veeva|gpkg|geojson|xlsx")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
 ) -> None:
     """Export a plan to a CRM or GIS format."""
     from territory_opt.export import FORMATS, export_result
@@ -206,13 +206,14 @@ def export(
 def sweep(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
     grid: Annotated[Path, typer.Option(help="Grid TOML file of parameter values")],
-    scheduler: Annotated[Optional[str], typer.Option(help="tcp://HOST:PORT of a dask scheduler")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="tcp://HOST:PORT of a dask scheduler")] = None,
     workers: Annotated[int, typer.Option(help="LocalCluster workers when no scheduler is given")] = 2,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("results/sweep"),
 ) -> None:
     """Run a grid of scenario variants on dask and mark the Pareto-efficient ones."""
     from territory_opt.scenarios.config import load_scenario
-    from territory_opt.scenarios.sweep import load_grid, sweep as run_sweep, write_sweep
+    from territory_opt.scenarios.sweep import load_grid, write_sweep
+    from territory_opt.scenarios.sweep import sweep as run_sweep
 
     result = run_sweep(load_scenario(scenario), load_grid(grid), scheduler=scheduler,
                        n_workers=workers, out_dir=out_dir)
@@ -227,6 +228,103 @@ def quota(
 ) -> None:
     """Cascade quotas on the scenario's current alignment and write a results folder."""
     _run_one(scenario, out_dir, {"alignment": {"mode": "current"}}, False)
+
+
+def _structure_out(name: str, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir / name
+
+
+def _write_best(scenario, dataset, folder: Path, label: str) -> None:
+    """Re-optimise the chosen option at the scenario's own settings and write it."""
+    from territory_opt.scenarios.runner import run_scenario, write_result
+
+    renamed = scenario.model_copy(update={"name": f"{scenario.name}-{label}"})
+    with _progress() as progress:
+        result = run_scenario(renamed, dataset=dataset, progress=ProgressDisplay(progress, renamed.name))
+        write_result(result, folder / renamed.name)
+    _summary(renamed.name, result.metrics, folder / renamed.name)
+
+
+def _atomic_csv(frame, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+@app.command()
+def size(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
+    min_reps: Annotated[int, typer.Option("--min", help="Smallest headcount")],
+    max_reps: Annotated[int, typer.Option("--max", help="Largest headcount")],
+    step: Annotated[int, typer.Option(help="Headcount step")] = 1,
+    capacity: Annotated[float | None, typer.Option(help="Workload hours per FTE (default: reps' median capacity, else 1600)")] = None,
+    time_limit: Annotated[float, typer.Option(help="Seconds per headcount")] = 10.0,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/sizing"),
+) -> None:
+    """Sizing curve: KPIs of the optimised plan for each headcount; smallest within capacity."""
+    from territory_opt.scenarios.config import load_scenario
+    from territory_opt.structure import size_headcount, smallest_within_capacity, write_sizing_plot
+
+    if min_reps < 1 or max_reps < min_reps or step < 1:
+        raise typer.BadParameter("need 1 <= --min <= --max and --step >= 1")
+    with _progress() as progress:
+        curve = size_headcount(load_scenario(scenario), range(min_reps, max_reps + 1, step),
+                               capacity_hours=capacity, time_limit=time_limit,
+                               progress=ProgressDisplay(progress, "sizing"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.print(curve.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    best = smallest_within_capacity(curve)
+    out.print(f"smallest headcount within capacity: {best if best is not None else 'none in range'}")
+    out.print(str(_atomic_csv(curve, out_dir / "sizing.csv")))
+    out.print(str(write_sizing_plot(curve, out_dir / "sizing.png")))
+
+
+@app.command()
+def hire(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
+    candidates: Annotated[Path | None, typer.Option(help="CSV of candidate_id, lat, lon[, name]")] = None,
+    top: Annotated[int, typer.Option(help="How many to list")] = 10,
+    screen: Annotated[int, typer.Option(help="Population centres screened when no file is given")] = 20,
+    time_limit: Annotated[float, typer.Option(help="Seconds per candidate")] = 10.0,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/hire"),
+) -> None:
+    """Rank candidate home bases by the marginal value of one more rep; re-optimise the best."""
+    from territory_opt.data import read_table
+    from territory_opt.scenarios.config import load_scenario
+    from territory_opt.structure import rank_hires
+
+    loaded = load_scenario(scenario)
+    table = None if candidates is None else read_table(candidates)
+    with _progress() as progress:
+        ranking = rank_hires(loaded, candidates=table, top=top, screen=screen, time_limit=time_limit,
+                             progress=ProgressDisplay(progress, "hire"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    out.print(str(_atomic_csv(ranking.table, out_dir / "hire_ranking.csv")))
+    if ranking.best_dataset is not None:
+        _write_best(loaded, ranking.best_dataset, out_dir, "hire-" + str(ranking.table.at[0, "candidate_id"]))
+
+
+@app.command()
+def retire(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
+    time_limit: Annotated[float, typer.Option(help="Seconds per territory")] = 10.0,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("results/retire"),
+) -> None:
+    """Rank territories by the harm of absorbing them (attrition); re-optimise the least harmful."""
+    from territory_opt.scenarios.config import load_scenario
+    from territory_opt.structure import rank_retirements
+
+    loaded = load_scenario(scenario)
+    with _progress() as progress:
+        ranking = rank_retirements(loaded, time_limit=time_limit, progress=ProgressDisplay(progress, "retire"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    out.print(str(_atomic_csv(ranking.table, out_dir / "retire_ranking.csv")))
+    if ranking.best_dataset is not None:
+        _write_best(loaded, ranking.best_dataset, out_dir, "retire-" + str(ranking.table.at[0, "territory_id"]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -50,20 +50,24 @@ def _evaluate_current(problem: AlignmentProblem) -> Solution:
     return Solution(assignment, "UNKNOWN", objective, None, None, 0.0, "none (current plan evaluated)")
 
 
-def _leaf_metrics(territories: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+def _leaf_metrics(territories: pd.DataFrame) -> pd.DataFrame:
+    """Per leaf territory: potential, sales_ly and workload totals of the plan."""
     frame = territories[["territory_id"]].copy()
     for metric in ("potential", "sales_ly", "workload"):
-        column = f"{metric}_total"
-        frame[metric] = territories[column] if column in territories else 0.0
+        frame[metric] = territories.get(f"{metric}_total", 0.0)
     return frame
 
 
-def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> Result:
-    """Load, validate, solve and tabulate one scenario (nothing is written)."""
+def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
+                 progress: Progress | None = None) -> Result:
+    """Load, validate, solve and tabulate one scenario (nothing is written).
+
+    ``dataset`` replaces the scenario's files (e.g. a variant with a planned hire).
+    """
     say = progress or (lambda step, info: None)
     started = time.perf_counter()
     say("load", {"scenario": scenario.name})
-    dataset = load_dataset(scenario)
+    dataset = dataset if dataset is not None else load_dataset(scenario)
     say("build", {"accounts": len(dataset.accounts)})
     problem = build_problem(dataset, scenario.alignment)
     if scenario.alignment.mode == "current":
@@ -100,7 +104,7 @@ def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> Res
 
         say("quota", {})
         plan = plan_quotas(
-            dataset.territories, _leaf_metrics(territories, dataset), dataset.reps, scenario.quota,
+            dataset.territories, _leaf_metrics(territories), dataset.reps, scenario.quota,
             seed=scenario.alignment.seed,
         )
         quotas = plan.quotas
@@ -150,7 +154,7 @@ def build_manifest(result: Result) -> dict:
     """Input hashes, package versions, seed and options: enough to reproduce the run."""
     return {
         "scenario": result.scenario.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
         "inputs": {
             key: {"path": str(path), "sha256": _sha256(Path(path))}
