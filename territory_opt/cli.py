@@ -57,12 +57,20 @@ def _progress() -> Progress:
                     console=console, transient=True)
 
 
+def _short_path(file: str) -> str:
+    """A path relative to the working directory when it lies below it."""
+    try:
+        return str(Path(file).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return file
+
+
 def _print_issues(error: InputError) -> None:
     table = Table(title=f"{len(error.issues)} problem(s) found", show_lines=False)
     for column in ("file", "row", "column", "value", "expected"):
         table.add_column(column, overflow="fold")
     for issue in error.issues:
-        table.add_row(issue.file, "" if issue.row is None else str(issue.row), issue.column or "",
+        table.add_row(_short_path(issue.file), "" if issue.row is None else str(issue.row), issue.column or "",
                       "" if issue.value is None else str(issue.value), issue.expected)
     console.print(table)
 
