@@ -23,6 +23,7 @@ def _expected_alignment() -> dict[str, str]:
 
 # --- Dynamics 365 -------------------------------------------------------------------------------
 
+
 def test_dynamics_files_have_a_bom_and_parents_come_first(tmp_path):
     files = export_result(make_result(tmp_path), "dynamics", tmp_path / "out")
     folder = tmp_path / "out" / "dynamics"
@@ -32,7 +33,13 @@ def test_dynamics_files_have_a_bom_and_parents_come_first(tmp_path):
     known: set[str] = {""}
     for depth in (1, 2, 3):
         level = _read(folder / f"territories_level{depth}.csv", "utf-8-sig")
-        assert list(level.columns) == ["Territory Name", "Parent", "Manager", "Description", "Currency"]
+        assert list(level.columns) == [
+            "Territory Name",
+            "Parent",
+            "Manager",
+            "Description",
+            "Currency",
+        ]
         assert set(level["Parent"]) <= known  # every parent was imported by an earlier file
         known |= set(level["Territory Name"])
     assert {"East", "West", "Boston – North", "Zürich Süd", "'=cmd|' /C calc'!A0"} <= known
@@ -43,7 +50,8 @@ def test_dynamics_files_have_a_bom_and_parents_come_first(tmp_path):
     accounts = _read(folder / "accounts_territory_update.csv", "utf-8-sig")
     label = {"T1": "Boston – North", "T2": "'=cmd|' /C calc'!A0", "T3": "Zürich Süd"}
     assert dict(zip(accounts["Account Number"], accounts["Territory"])) == {
-        a: label[t] for a, t in _expected_alignment().items()}
+        a: label[t] for a, t in _expected_alignment().items()
+    }
     assert accounts.set_index("Account Number").at["A4", "Account Name"] == "'@risk"
 
 
@@ -61,11 +69,16 @@ def test_duplicate_territory_names_are_made_unique_for_name_lookups(tmp_path):
     result.dataset.territories.loc[4, "name"] = "Boston – North"  # T2 now shares T1's name
     export_result(result, "dynamics", tmp_path / "out")
     level = _read(tmp_path / "out" / "dynamics" / "territories_level3.csv", "utf-8-sig")
-    assert list(level["Territory Name"]) == ["Boston – North (T1)", "Boston – North (T2)", "Zürich Süd"]
+    assert list(level["Territory Name"]) == [
+        "Boston – North (T1)",
+        "Boston – North (T2)",
+        "Zürich Süd",
+    ]
     assert "repeat" in (tmp_path / "out" / "dynamics" / "README.md").read_text()
 
 
 # --- HubSpot ------------------------------------------------------------------------------------
+
 
 def test_hubspot_without_record_ids_uses_account_id_and_says_so(tmp_path):
     export_result(make_result(tmp_path), "hubspot", tmp_path / "out")
@@ -73,8 +86,13 @@ def test_hubspot_without_record_ids_uses_account_id_and_says_so(tmp_path):
     raw = (folder / "companies_territory_update.csv").read_bytes()
     assert not raw.startswith(BOM)
     companies = _read(folder / "companies_territory_update.csv")
-    assert list(companies.columns) == ["account_id", "Company name", "Company owner", "Territory",
-                                       "Territory quota"]
+    assert list(companies.columns) == [
+        "account_id",
+        "Company name",
+        "Company owner",
+        "Territory",
+        "Territory quota",
+    ]
     by_account = companies.set_index("account_id")
     assert by_account.at["A3", "Company owner"] == "bob@example.com"
     assert by_account.at["A6", "Company owner"] == ""  # vacant territory
@@ -87,14 +105,23 @@ def test_hubspot_without_record_ids_uses_account_id_and_says_so(tmp_path):
 
 def test_hubspot_record_ids_from_a_mapping(tmp_path):
     mapping = tmp_path / "hubspot_ids.csv"
-    pd.DataFrame({"Record ID": [str(9000 + i) for i in range(len(ACCOUNTS))],
-                  "account_id": list(ACCOUNTS)}).to_csv(mapping, index=False)
-    export_result(make_result(tmp_path, quotas=False, periods=False), "hubspot", tmp_path / "out",
-                  record_ids=mapping)
+    pd.DataFrame(
+        {"Record ID": [str(9000 + i) for i in range(len(ACCOUNTS))], "account_id": list(ACCOUNTS)}
+    ).to_csv(mapping, index=False)
+    export_result(
+        make_result(tmp_path, quotas=False, periods=False),
+        "hubspot",
+        tmp_path / "out",
+        record_ids=mapping,
+    )
     companies = _read(tmp_path / "out" / "hubspot" / "companies_territory_update.csv")
     assert list(companies.columns) == ["Record ID", "Company name", "Company owner", "Territory"]
-    assert dict(zip(companies["Record ID"], companies["Territory"]))[str(9000 + list(ACCOUNTS).index("A7"))] \
+    assert (
+        dict(zip(companies["Record ID"], companies["Territory"]))[
+            str(9000 + list(ACCOUNTS).index("A7"))
+        ]
         == "Zürich Süd"
+    )
     assert "No quotas" in (tmp_path / "out" / "hubspot" / "README.md").read_text()
 
 
@@ -106,6 +133,7 @@ def test_hubspot_mapping_with_a_non_numeric_record_id_is_an_error(tmp_path):
 
 
 # --- Veeva / pharma -----------------------------------------------------------------------------
+
 
 def _reimport(folder, accounts_units: dict[str, str]) -> dict[str, str]:
     """Rebuild account -> territory from the bundle: override, else the account's ZIP territory."""
@@ -121,8 +149,17 @@ def test_veeva_bundle_round_trips_to_the_plan(tmp_path):
     export_result(result, "veeva", tmp_path / "out")
     folder = tmp_path / "out" / "veeva"
     territories = _read(folder / "territories.csv")
-    assert list(territories.columns) == ["territory_id", "parent_territory_id", "territory_name", "level", "type"]
-    assert territories.iloc[0]["parent_territory_id"] == "" and territories.iloc[0]["territory_id"] == "US"
+    assert list(territories.columns) == [
+        "territory_id",
+        "parent_territory_id",
+        "territory_name",
+        "level",
+        "type",
+    ]
+    assert (
+        territories.iloc[0]["parent_territory_id"] == ""
+        and territories.iloc[0]["territory_id"] == "US"
+    )
     zips = _read(folder / "zip_to_territory.csv")
     assert list(zips.columns) == ["zip5", "territory_id"]
     assert zips["zip5"].is_unique and all(len(z) == 5 and z.isdigit() for z in zips["zip5"])
@@ -148,10 +185,19 @@ def test_veeva_zip_to_terr_and_account_loader_formats(tmp_path):
     assert set(loader["Account_vod__c"]) == moved
     row = loader.set_index("Account_vod__c").loc["A2"]
     assert (row["Territory_To_Add_vod__c"], row["Territory_to_Drop_vod__c"]) == (
-        ";Boston – North;", ";=cmd|' /C calc'!A0;")
+        ";Boston – North;",
+        ";=cmd|' /C calc'!A0;",
+    )
     roster = _read(folder / "roster.csv")
-    assert list(roster.columns) == ["employee_id", "username", "territory_id", "role", "start_date", "end_date",
-                                    "vacancy_flag"]
+    assert list(roster.columns) == [
+        "employee_id",
+        "username",
+        "territory_id",
+        "role",
+        "start_date",
+        "end_date",
+        "vacancy_flag",
+    ]
     assert roster.set_index("territory_id").at["T3", "vacancy_flag"] == "Y"
     assert roster.set_index("employee_id").at["R1", "start_date"] == "2026-01-15"
 
@@ -169,21 +215,34 @@ def test_int_like_zip_ids_are_zero_padded(tmp_path):
 
 
 def test_county_units_get_unit_to_territory_instead(tmp_path):
-    counties = {"02139": "25017", "02140": "25025", "10001": "36061", "94103": "06075", "94105": "06081"}
+    counties = {
+        "02139": "25017",
+        "02140": "25025",
+        "10001": "36061",
+        "94103": "06075",
+        "94105": "06081",
+    }
     result = make_result(tmp_path, unit_ids=counties)
     export_result(result, "veeva", tmp_path / "out", unit_kind="other")
     folder = tmp_path / "out" / "veeva"
-    assert not (folder / "zip_to_territory.csv").exists() and not (folder / "Zip_to_Terr_vod__c.csv").exists()
+    assert (
+        not (folder / "zip_to_territory.csv").exists()
+        and not (folder / "Zip_to_Terr_vod__c.csv").exists()
+    )
     units = _read(folder / "unit_to_territory.csv")
     assert dict(zip(units["unit_id"], units["territory_id"])) == {
-        counties[z]: t for z, t in UNIT_TERRITORY.items()}
+        counties[z]: t for z, t in UNIT_TERRITORY.items()
+    }
     assert "not ZIP codes" in (folder / "README.md").read_text()
 
 
 def test_detect_unit_kind():
     assert detect_unit_kind(["02139", "10001", "94105"]) == "zip"
     assert detect_unit_kind(["2139", "501"]) == "zip"
-    assert detect_unit_kind(["13001", "13003", "13005", "13007", "13009", "13011", "13013", "13015"]) == "other"
+    assert (
+        detect_unit_kind(["13001", "13003", "13005", "13007", "13009", "13011", "13013", "13015"])
+        == "other"
+    )
     assert detect_unit_kind(["13001", "13003"], ["GEOID", "COUNTYFP"]) == "other"
     assert detect_unit_kind(["13001", "13003"], ["ZCTA5CE10", "GEOID10"]) == "zip"
     assert detect_unit_kind(["Fulton County", "13003"]) == "other"

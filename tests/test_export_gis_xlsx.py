@@ -28,7 +28,8 @@ def test_gpkg_reopens_with_three_valid_layers(tmp_path):
         assert shapely.equals(shape, shapely.union_all(members.geometry.to_numpy()))
     accounts = frames["accounts"]
     assert dict(zip(accounts["account_id"], accounts["territory_id"])) == {
-        a: t for a, (_, t, _) in ACCOUNTS.items()}
+        a: t for a, (_, t, _) in ACCOUNTS.items()
+    }
     assert territories.at["T1", "quota"] == 420_000 and territories.at["T2", "rep_id"] == "R2"
 
 
@@ -36,8 +37,11 @@ def test_without_unit_polygons_territories_are_account_hulls(tmp_path):
     result = make_result(tmp_path, polygons=False)
     export_result(result, "geojson", tmp_path / "out")
     folder = tmp_path / "out" / "geojson"
-    assert {p.name for p in folder.glob("*.geojson")} == {"territories.geojson", "units.geojson",
-                                                          "accounts.geojson"}
+    assert {p.name for p in folder.glob("*.geojson")} == {
+        "territories.geojson",
+        "units.geojson",
+        "accounts.geojson",
+    }
     territories = gpd.read_file(folder / "territories.geojson").set_index("territory_id")
     accounts = gpd.read_file(folder / "accounts.geojson")
     units = gpd.read_file(folder / "units.geojson")
@@ -51,10 +55,18 @@ def test_without_unit_polygons_territories_are_account_hulls(tmp_path):
 
 def test_xlsx_sheets_formatting_and_injection_guard(tmp_path):
     result = make_result(tmp_path)
-    result.assignments.loc[result.assignments["account_id"] == "A2", "unit_id"] = "=1+1"  # an odd ID
+    result.assignments.loc[result.assignments["account_id"] == "A2", "unit_id"] = (
+        "=1+1"  # an odd ID
+    )
     export_result(result, "xlsx", tmp_path / "out")
     book = openpyxl.load_workbook(tmp_path / "out" / "xlsx" / "fy27-plan.xlsx")
-    assert book.sheetnames == ["Territories", "Moved accounts", "Quotas", "Quota periods", "Summary"]
+    assert book.sheetnames == [
+        "Territories",
+        "Moved accounts",
+        "Quotas",
+        "Quota periods",
+        "Summary",
+    ]
     for sheet in book:
         assert sheet.freeze_panes == "A2"
         assert all(cell.font.bold for cell in sheet[1])

@@ -24,16 +24,25 @@ def test_every_format_writes_readme_and_the_exact_alignment(tmp_path):
         assert exported.equals(expected), fmt
         for path in files:
             if path.suffix == ".csv":  # a BOM only where Dynamics needs it
-                assert path.read_bytes().startswith(b"\xef\xbb\xbf") == (fmt == "dynamics" and
-                                                                         path.name != "alignment.csv")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FORMATS)  # no temp leftovers
+                assert path.read_bytes().startswith(b"\xef\xbb\xbf") == (
+                    fmt == "dynamics" and path.name != "alignment.csv"
+                )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        FORMATS
+    )  # no temp leftovers
 
 
 def test_exports_are_deterministic(tmp_path):
     result = make_result(tmp_path)
     for fmt in ("salesforce", "dynamics", "hubspot", "veeva"):
-        first = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in export_result(result, fmt, tmp_path / "a")}
-        second = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in export_result(result, fmt, tmp_path / "b")}
+        first = {
+            p.relative_to(tmp_path / "a"): p.read_bytes()
+            for p in export_result(result, fmt, tmp_path / "a")
+        }
+        second = {
+            p.relative_to(tmp_path / "b"): p.read_bytes()
+            for p in export_result(result, fmt, tmp_path / "b")
+        }
         assert first == second, fmt
 
 

@@ -13,9 +13,14 @@ from territory_opt.export import export_result
 from territory_opt.export.salesforce import DEVELOPER_NAME
 
 NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
-USER_IDS = {"ann@example.com": "005000000000001AAA", "bob@example.com": "005000000000002AAA",
-            "mia@example.com": "005000000000003AAA"}
-TERRITORY_IDS = {t: f"0MI00000000000{i}AAA" for i, t in enumerate(["US", "EAST", "WEST", "T1", "T2", "T3"])}
+USER_IDS = {
+    "ann@example.com": "005000000000001AAA",
+    "bob@example.com": "005000000000002AAA",
+    "mia@example.com": "005000000000003AAA",
+}
+TERRITORY_IDS = {
+    t: f"0MI00000000000{i}AAA" for i, t in enumerate(["US", "EAST", "WEST", "T1", "T2", "T3"])
+}
 ACCOUNT_IDS = {a: f"001000000000{i:03d}AAA" for i, a in enumerate(ACCOUNTS)}
 FORECASTING_TYPE = "0Db000000000001AAA"
 
@@ -29,9 +34,12 @@ def _mappings(tmp_path) -> dict:
     pd.DataFrame({"Id": USER_IDS.values(), "Email": USER_IDS.keys()}).to_csv(users, index=False)
     territories = tmp_path / "territories.csv"
     pd.DataFrame({"Id": TERRITORY_IDS.values(), "DeveloperName": TERRITORY_IDS.keys()}).to_csv(
-        territories, index=False)
+        territories, index=False
+    )
     accounts = tmp_path / "accounts_map.csv"
-    pd.DataFrame({"Id": ACCOUNT_IDS.values(), "account_id": ACCOUNT_IDS.keys()}).to_csv(accounts, index=False)
+    pd.DataFrame({"Id": ACCOUNT_IDS.values(), "account_id": ACCOUNT_IDS.keys()}).to_csv(
+        accounts, index=False
+    )
     return {"users": users, "territory_ids": territories, "account_ids": accounts}
 
 
@@ -40,8 +48,10 @@ def test_metadata_package_is_consistent(tmp_path):
     export_result(result, "salesforce", tmp_path / "out")
     root = tmp_path / "out" / "salesforce" / "metadata"
     package = ET.parse(root / "package.xml").getroot()
-    members = {t.find("m:name", NS).text: [m.text for m in t.findall("m:members", NS)]
-               for t in package.findall("m:types", NS)}
+    members = {
+        t.find("m:name", NS).text: [m.text for m in t.findall("m:members", NS)]
+        for t in package.findall("m:types", NS)
+    }
     assert members["Territory2Model"] == ["fy27_plan"]
     assert sorted(members["Territory2"]) == sorted(f"fy27_plan.{t}" for t in TERRITORY_IDS)
     priorities = []
@@ -56,10 +66,14 @@ def test_metadata_package_is_consistent(tmp_path):
     for member in members["Territory2"]:
         name = member.split(".", 1)[1]
         assert DEVELOPER_NAME.match(name)
-        element = ET.parse(root / f"territory2Models/fy27_plan/territories/{name}.territory2").getroot()
+        element = ET.parse(
+            root / f"territory2Models/fy27_plan/territories/{name}.territory2"
+        ).getroot()
         parent = element.find("m:parentTerritory", NS)
         expected_parent = given.at[name, "parent_id"]
-        assert (parent.text if parent is not None else None) == (None if pd.isna(expected_parent) else expected_parent)
+        assert (parent.text if parent is not None else None) == (
+            None if pd.isna(expected_parent) else expected_parent
+        )
         assert element.find("m:territory2Type", NS).text in members["Territory2Type"]
         assert element.find("m:name", NS).text == given.at[name, "name"]  # XML is not a spreadsheet
 
@@ -68,44 +82,85 @@ def test_without_id_mappings_only_keys_files_and_the_readme_says_which_lookups(t
     export_result(make_result(tmp_path), "salesforce", tmp_path / "out")
     folder = tmp_path / "out" / "salesforce"
     names = {p.name for p in folder.glob("*.csv")}
-    assert {"03_user_territory_associations_keys.csv", "04_territory_forecast_users_keys.csv",
-            "05_account_territory_associations_insert_keys.csv", "08_forecasting_quotas_keys.csv"} <= names
-    assert not {"03_user_territory_associations.csv", "05_account_territory_associations_insert.csv"} & names
+    assert {
+        "03_user_territory_associations_keys.csv",
+        "04_territory_forecast_users_keys.csv",
+        "05_account_territory_associations_insert_keys.csv",
+        "08_forecasting_quotas_keys.csv",
+    } <= names
+    assert (
+        not {"03_user_territory_associations.csv", "05_account_territory_associations_insert.csv"}
+        & names
+    )
     users = _read(folder / "03_user_territory_associations_keys.csv")
-    assert list(users.columns) == ["Territory2DeveloperName", "TerritoryName", "UserEmail", "RepId", "RepName",
-                                   "RoleInTerritory2"]
-    assert set(zip(users["RepId"], users["Territory2DeveloperName"])) == {("R1", "T1"), ("R2", "T2"),
-                                                                          ("M1", "EAST")}
+    assert list(users.columns) == [
+        "Territory2DeveloperName",
+        "TerritoryName",
+        "UserEmail",
+        "RepId",
+        "RepName",
+        "RoleInTerritory2",
+    ]
+    assert set(zip(users["RepId"], users["Territory2DeveloperName"])) == {
+        ("R1", "T1"),
+        ("R2", "T2"),
+        ("M1", "EAST"),
+    }
     readme = (folder / "README.md").read_text()
-    assert "`05_account_territory_associations_insert.csv` needs: account_ids, territory_ids" in readme
-    for caution in ("Only one model per org can be Active", "archiving deletes", "After activation"):
+    assert (
+        "`05_account_territory_associations_insert.csv` needs: account_ids, territory_ids" in readme
+    )
+    for caution in (
+        "Only one model per org can be Active",
+        "archiving deletes",
+        "After activation",
+    ):
         assert caution in readme
 
 
 def test_id_mappings_fill_the_data_loader_files(tmp_path):
-    export_result(make_result(tmp_path), "salesforce", tmp_path / "out", **_mappings(tmp_path),
-                  forecasting_type_id=FORECASTING_TYPE, currency="EUR")
+    export_result(
+        make_result(tmp_path),
+        "salesforce",
+        tmp_path / "out",
+        **_mappings(tmp_path),
+        forecasting_type_id=FORECASTING_TYPE,
+        currency="EUR",
+    )
     folder = tmp_path / "out" / "salesforce"
     users = _read(folder / "03_user_territory_associations.csv")
     assert list(users.columns) == ["UserId", "Territory2Id", "RoleInTerritory2"]
     assert set(zip(users["UserId"], users["Territory2Id"])) == {
-        (USER_IDS["ann@example.com"], TERRITORY_IDS["T1"]), (USER_IDS["bob@example.com"], TERRITORY_IDS["T2"]),
-        (USER_IDS["mia@example.com"], TERRITORY_IDS["EAST"])}
+        (USER_IDS["ann@example.com"], TERRITORY_IDS["T1"]),
+        (USER_IDS["bob@example.com"], TERRITORY_IDS["T2"]),
+        (USER_IDS["mia@example.com"], TERRITORY_IDS["EAST"]),
+    }
     accounts = _read(folder / "05_account_territory_associations_insert.csv")
     assert list(accounts.columns) == ["ObjectId", "Territory2Id", "AssociationCause"]
     assert set(accounts["AssociationCause"]) == {"Territory2Manual"}
     assert dict(zip(accounts["ObjectId"], accounts["Territory2Id"])) == {
-        ACCOUNT_IDS[a]: TERRITORY_IDS[t] for a, (_, t, _) in ACCOUNTS.items()}
+        ACCOUNT_IDS[a]: TERRITORY_IDS[t] for a, (_, t, _) in ACCOUNTS.items()
+    }
     forecast = _read(folder / "04_territory_forecast_users.csv")
     assert dict(zip(forecast["Id"], forecast["ForecastUserId"])) == {
-        TERRITORY_IDS["T1"]: USER_IDS["ann@example.com"], TERRITORY_IDS["T2"]: USER_IDS["bob@example.com"],
-        TERRITORY_IDS["EAST"]: USER_IDS["mia@example.com"]}
+        TERRITORY_IDS["T1"]: USER_IDS["ann@example.com"],
+        TERRITORY_IDS["T2"]: USER_IDS["bob@example.com"],
+        TERRITORY_IDS["EAST"]: USER_IDS["mia@example.com"],
+    }
     quotas = _read(folder / "08_forecasting_quotas.csv")
-    assert list(quotas.columns) == ["QuotaOwnerId", "Territory2Id", "ForecastingTypeId", "StartDate",
-                                    "QuotaAmount", "CurrencyIsoCode"]
+    assert list(quotas.columns) == [
+        "QuotaOwnerId",
+        "Territory2Id",
+        "ForecastingTypeId",
+        "StartDate",
+        "QuotaAmount",
+        "CurrencyIsoCode",
+    ]
     assert not quotas.duplicated(["QuotaOwnerId", "Territory2Id", "StartDate"]).any()
     assert set(quotas["StartDate"]) == {"2027-01-01", "2027-04-01", "2027-07-01", "2027-10-01"}
-    assert set(quotas["CurrencyIsoCode"]) == {"EUR"} and set(quotas["ForecastingTypeId"]) == {FORECASTING_TYPE}
+    assert set(quotas["CurrencyIsoCode"]) == {"EUR"} and set(quotas["ForecastingTypeId"]) == {
+        FORECASTING_TYPE
+    }
     t1 = quotas[quotas["Territory2Id"] == TERRITORY_IDS["T1"]]
     assert t1["QuotaAmount"].astype(float).sum() == pytest.approx(420_000)
     assert set(t1["QuotaOwnerId"]) == {USER_IDS["ann@example.com"]}
@@ -116,7 +171,8 @@ def test_id_mappings_fill_the_data_loader_files(tmp_path):
 def test_partial_mapping_is_an_error_naming_the_mapping_file(tmp_path):
     maps = _mappings(tmp_path)
     pd.DataFrame({"Id": [USER_IDS["ann@example.com"]], "Email": ["ann@example.com"]}).to_csv(
-        maps["users"], index=False)
+        maps["users"], index=False
+    )
     with pytest.raises(InputError) as info:
         export_result(make_result(tmp_path), "salesforce", tmp_path / "out", **maps)
     assert "users.csv" in str(info.value) and "bob@example.com" in str(info.value)
@@ -126,19 +182,32 @@ def test_partial_mapping_is_an_error_naming_the_mapping_file(tmp_path):
 def test_current_associations_give_deletes_and_inserts_for_moves_only(tmp_path):
     maps = _mappings(tmp_path)
     current = tmp_path / "current.csv"
-    rows = [("0MT000000000001AAA", ACCOUNT_IDS["A1"], TERRITORY_IDS["T1"]),   # unchanged
-            ("0MT000000000002AAA", ACCOUNT_IDS["A2"], TERRITORY_IDS["T2"]),   # A2 moves T2 -> T1
-            ("0MT000000000003AAA", ACCOUNT_IDS["A3"][:15], TERRITORY_IDS["T2"][:15]),  # 15-char Ids, unchanged
-            ("0MT000000000004AAA", ACCOUNT_IDS["A4"], "0MI999999999999AAA"),  # another model: left alone
-            ("0MT000000000005AAA", "001999999999999AAA", TERRITORY_IDS["T3"])]  # not in the plan: left alone
+    rows = [
+        ("0MT000000000001AAA", ACCOUNT_IDS["A1"], TERRITORY_IDS["T1"]),  # unchanged
+        ("0MT000000000002AAA", ACCOUNT_IDS["A2"], TERRITORY_IDS["T2"]),  # A2 moves T2 -> T1
+        (
+            "0MT000000000003AAA",
+            ACCOUNT_IDS["A3"][:15],
+            TERRITORY_IDS["T2"][:15],
+        ),  # 15-char Ids, unchanged
+        (
+            "0MT000000000004AAA",
+            ACCOUNT_IDS["A4"],
+            "0MI999999999999AAA",
+        ),  # another model: left alone
+        ("0MT000000000005AAA", "001999999999999AAA", TERRITORY_IDS["T3"]),
+    ]  # not in the plan: left alone
     pd.DataFrame(rows, columns=["Id", "ObjectId", "Territory2Id"]).to_csv(current, index=False)
-    export_result(make_result(tmp_path), "salesforce", tmp_path / "out", **maps, current_associations=current)
+    export_result(
+        make_result(tmp_path), "salesforce", tmp_path / "out", **maps, current_associations=current
+    )
     folder = tmp_path / "out" / "salesforce"
     deletes = _read(folder / "06_account_territory_associations_delete.csv")
     assert list(deletes["Id"]) == ["0MT000000000002AAA"]
     delete_keys = _read(folder / "06_account_territory_associations_delete_keys.csv")
-    assert delete_keys.iloc[0][["account_id", "FromTerritory2DeveloperName", "ToTerritory2DeveloperName"]].tolist() \
-        == ["A2", "T2", "T1"]
+    assert delete_keys.iloc[0][
+        ["account_id", "FromTerritory2DeveloperName", "ToTerritory2DeveloperName"]
+    ].tolist() == ["A2", "T2", "T1"]
     inserts = _read(folder / "07_account_territory_associations_insert.csv")
     expected = {ACCOUNT_IDS[a] for a in ACCOUNTS} - {ACCOUNT_IDS["A1"], ACCOUNT_IDS["A3"]}
     assert set(inserts["ObjectId"]) == expected and len(inserts) == len(expected)
@@ -152,7 +221,9 @@ def test_current_associations_need_the_id_mappings(tmp_path):
     current = tmp_path / "current.csv"
     current.write_text("Id,ObjectId,Territory2Id\n", encoding="utf-8")
     with pytest.raises(InputError, match="account_ids and territory_ids"):
-        export_result(make_result(tmp_path), "salesforce", tmp_path / "out", current_associations=current)
+        export_result(
+            make_result(tmp_path), "salesforce", tmp_path / "out", current_associations=current
+        )
 
 
 def test_missing_rep_emails(tmp_path):
@@ -186,9 +257,15 @@ def test_odd_ids_and_names_become_valid_unique_developer_names(tmp_path):
         frame["territory_id"] = frame["territory_id"].replace(renamed)
     result.dataset.reps["territory_id"] = result.dataset.reps["territory_id"].replace(renamed)
     if "quota_periods" in result.extras:
-        result.extras["quota_periods"]["node_id"] = result.extras["quota_periods"]["node_id"].replace(renamed)
+        result.extras["quota_periods"]["node_id"] = result.extras["quota_periods"][
+            "node_id"
+        ].replace(renamed)
     export_result(result, "salesforce", tmp_path / "out")
     keys = _read(tmp_path / "out" / "salesforce" / "territories_keys.csv")
     names = dict(zip(keys["territory_id"], keys["DeveloperName"]))
-    assert names["1 north"] == "T_1_north" and names["1-North"] == "T_1_North_2" and names["Über__Süd_"] == "Uber_Sud"
+    assert (
+        names["1 north"] == "T_1_north"
+        and names["1-North"] == "T_1_North_2"
+        and names["Über__Süd_"] == "Uber_Sud"
+    )
     assert all(DEVELOPER_NAME.match(n) for n in names.values())

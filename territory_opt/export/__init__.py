@@ -27,12 +27,22 @@ Writer = Callable[..., None]
 
 # format name -> (writer, README intro)
 FORMATS: dict[str, tuple[Writer, str]] = {
-    "salesforce": (write_salesforce, "Salesforce Enterprise Territory Management: a Metadata API "
-                   "package for the model and territories plus Data Loader CSVs."),
+    "salesforce": (
+        write_salesforce,
+        (
+            "Salesforce Enterprise Territory Management: a Metadata API "
+            "package for the model and territories plus Data Loader CSVs."
+        ),
+    ),
     "dynamics": (write_dynamics, "Microsoft Dynamics 365 Sales import files (UTF-8 with BOM)."),
     "hubspot": (write_hubspot, "HubSpot company import: owner and territory property per company."),
-    "veeva": (write_veeva, "Pharma / Veeva CRM alignment bundle (territories, ZIP or unit alignment, "
-              "roster, account overrides)."),
+    "veeva": (
+        write_veeva,
+        (
+            "Pharma / Veeva CRM alignment bundle (territories, ZIP or unit alignment, "
+            "roster, account overrides)."
+        ),
+    ),
     "gpkg": (write_gpkg, "GeoPackage for QGIS/ArcGIS (EPSG:4326)."),
     "geojson": (write_geojson, "GeoJSON layers (RFC 7946, WGS84 lon/lat)."),
     "xlsx": (write_xlsx, "Excel workbook for review."),
@@ -41,12 +51,24 @@ ALIASES = {"pharma": "veeva", "geopackage": "gpkg", "excel": "xlsx", "d365": "dy
 
 
 def _check_options(fmt: str, writer: Writer, options: dict) -> None:
-    accepted = [p.name for p in inspect.signature(writer).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    accepted = [
+        p.name
+        for p in inspect.signature(writer).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise InputError([InputIssue("export options", f"an option of '{fmt}': {', '.join(accepted) or 'none'}",
-                                     column=name, value=str(options[name])) for name in unknown])
+        raise InputError(
+            [
+                InputIssue(
+                    "export options",
+                    f"an option of '{fmt}': {', '.join(accepted) or 'none'}",
+                    column=name,
+                    value=str(options[name]),
+                )
+                for name in unknown
+            ]
+        )
 
 
 def export_result(result: Result, fmt: str, out_dir: str | Path, **options) -> list[Path]:
@@ -64,11 +86,18 @@ def export_result(result: Result, fmt: str, out_dir: str | Path, **options) -> l
     with atomic_folder(target) as staging:
         folder = ExportFolder(staging)
         writer(result, folder, **options)
-        folder.csv("alignment.csv", alignment_frame(result),
-                   "the plan: account_id, territory_id (re-import as the current alignment)")
-        folder.text("README.md", folder.readme(
-            f"{name} export of scenario '{result.scenario.name}'",
-            f"{intro} Plan status: {result.metrics.get('status', 'unknown')}."))
+        folder.csv(
+            "alignment.csv",
+            alignment_frame(result),
+            "the plan: account_id, territory_id (re-import as the current alignment)",
+        )
+        folder.text(
+            "README.md",
+            folder.readme(
+                f"{name} export of scenario '{result.scenario.name}'",
+                f"{intro} Plan status: {result.metrics.get('status', 'unknown')}.",
+            ),
+        )
     return sorted(p for p in target.rglob("*") if p.is_file())
 
 

@@ -104,11 +104,23 @@ def read_key_csv(
     keys = [lower[k.lower()] for k in key_columns if k.lower() in lower]
     issues = []
     if not keys:
-        issues.append(InputIssue(str(path), f"a key column, one of {key_columns}", column="<header>",
-                                 value=", ".join(raw.columns)))
+        issues.append(
+            InputIssue(
+                str(path),
+                f"a key column, one of {key_columns}",
+                column="<header>",
+                value=", ".join(raw.columns),
+            )
+        )
     if value_column.lower() not in lower:
-        issues.append(InputIssue(str(path), f"a '{value_column}' column", column="<header>",
-                                 value=", ".join(raw.columns)))
+        issues.append(
+            InputIssue(
+                str(path),
+                f"a '{value_column}' column",
+                column="<header>",
+                value=", ".join(raw.columns),
+            )
+        )
     if issues:
         raise InputError(issues)
     key, value = keys[0], lower[value_column.lower()]
@@ -117,12 +129,14 @@ def read_key_csv(
         if not k:
             issues.append(InputIssue(str(path), "a non-blank key", row=row, column=key))
         if not value_pattern.match(v):
-            issues.append(InputIssue(str(path), value_expected, row=row,
-                                     column=value, value=v))
+            issues.append(InputIssue(str(path), value_expected, row=row, column=value, value=v))
     duplicated = table["key"].str.lower().duplicated(keep="first")
-    for row in (duplicated[duplicated].index + 2):
-        issues.append(InputIssue(str(path), "each key once", row=int(row), column=key,
-                                 value=table.at[row - 2, "key"]))
+    for row in duplicated[duplicated].index + 2:
+        issues.append(
+            InputIssue(
+                str(path), "each key once", row=int(row), column=key, value=table.at[row - 2, "key"]
+            )
+        )
     if issues:
         raise InputError(issues)
     return table
@@ -138,5 +152,7 @@ def lookup(table: pd.DataFrame, keys: Iterable[str], path: str | Path, what: str
     keys = list(keys)
     missing = sorted({k for k in keys if k.lower() not in index})
     if missing:
-        raise InputError([InputIssue(str(path), f"a row for {what} {k!r}", value=k) for k in missing])
+        raise InputError(
+            [InputIssue(str(path), f"a row for {what} {k!r}", value=k) for k in missing]
+        )
     return [index[k.lower()] for k in keys]

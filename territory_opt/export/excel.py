@@ -30,9 +30,13 @@ MAX_WIDTH = 60
 
 
 def _number_format(column: str) -> str:
-    if column.endswith("_deviation") or column.endswith("_share") or column in ("gap", "fte_share"):
+    if column.endswith(("_deviation", "_share")) or column == "gap":
         return "0.0%"
-    if column.endswith(("_total", "_target")) or "quota" in column or column in ("potential", "sales_ly"):
+    if (
+        column.endswith(("_total", "_target"))
+        or "quota" in column
+        or column in ("potential", "sales_ly")
+    ):
         return "#,##0"
     return "#,##0.00"
 
@@ -100,7 +104,9 @@ def write_xlsx(result: Result, folder: ExportFolder) -> None:
     territories = result.territories.copy()
     _sheet(book, "Territories", territories)
     a = plan.accounts
-    moved = a[a["moved"]][["account_id", "name", "previous_territory_id", "territory_id", "reason", "unit_id"]]
+    moved = a[a["moved"]][
+        ["account_id", "name", "previous_territory_id", "territory_id", "reason", "unit_id"]
+    ]
     _sheet(book, "Moved accounts", moved)
     if result.quotas is not None:
         _sheet(book, "Quotas", result.quotas)
@@ -109,8 +115,13 @@ def write_xlsx(result: Result, folder: ExportFolder) -> None:
         folder.note("No quotas in this result: the Quotas sheet only says so.")
     if plan.quota_periods is not None:
         _sheet(book, "Quota periods", plan.quota_periods)
-    summary = [("scenario", result.scenario.name), ("accounts", len(a)), ("moved accounts", len(moved)),
-               ("territories", int(plan.hierarchy["is_leaf"].sum())), *_flatten(result.metrics)]
+    summary = [
+        ("scenario", result.scenario.name),
+        ("accounts", len(a)),
+        ("moved accounts", len(moved)),
+        ("territories", int(plan.hierarchy["is_leaf"].sum())),
+        *_flatten(result.metrics),
+    ]
     _sheet(book, "Summary", pd.DataFrame(summary, columns=["key", "value"]))
     path = folder.path / f"{result.scenario.name}.xlsx"
     book.save(path)

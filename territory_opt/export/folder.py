@@ -26,13 +26,20 @@ class ExportFolder:
     """The folder being written plus what its README.md will list."""
 
     path: Path
-    files: list[tuple[str, str, int | None]] = field(default_factory=list)  # name, description, rows
+    files: list[tuple[str, str, int | None]] = field(
+        default_factory=list
+    )  # name, description, rows
     notes: list[str] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)  # heading, markdown body
 
     def csv(
-        self, name: str, frame: pd.DataFrame, description: str, *,
-        text_columns: Iterable[str] = (), bom: bool = False,
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        description: str,
+        *,
+        text_columns: Iterable[str] = (),
+        bom: bool = False,
     ) -> Path:
         """Write one CSV (see :func:`write_csv`) and list it in the README."""
         target = self.path / name
@@ -62,7 +69,16 @@ class ExportFolder:
         self.sections.append((heading, body))
 
     def readme(self, title: str, intro: str) -> str:
-        lines = [f"# {title}", "", intro, "", "## Files", "", "| File | Rows | Content |", "|---|---|---|"]
+        lines = [
+            f"# {title}",
+            "",
+            intro,
+            "",
+            "## Files",
+            "",
+            "| File | Rows | Content |",
+            "|---|---|---|",
+        ]
         for name, description, rows in self.files:
             lines.append(f"| `{name}` | {'' if rows is None else rows} | {description} |")
         for heading, body in self.sections:

@@ -39,8 +39,11 @@ def _unit_shapes(result: Result) -> gpd.GeoDataFrame | None:
     units = result.dataset.units
     if units is None or "geometry" not in units or units["geometry"].isna().all():
         return None
-    shapes = gpd.GeoDataFrame(units[["unit_id"]].copy(), geometry=list(units["geometry"]),
-                              crs=getattr(units, "crs", None) or CRS)
+    shapes = gpd.GeoDataFrame(
+        units[["unit_id"]].copy(),
+        geometry=list(units["geometry"]),
+        crs=getattr(units, "crs", None) or CRS,
+    )
     shapes["unit_id"] = [cell_text(u) for u in shapes["unit_id"]]
     return shapes.to_crs(CRS)
 
@@ -49,42 +52,65 @@ def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as text or null (GeoPackage fields need one type per column)."""
     out = frame.copy()
     for column in out.columns:
-        if column != "geometry" and (out[column].dtype == object or pd.api.types.is_string_dtype(out[column])):
-            out[column] = pd.Series([cell_text(v) or None for v in out[column]], index=out.index, dtype=object)
+        if column != "geometry" and (
+            out[column].dtype == object or pd.api.types.is_string_dtype(out[column])
+        ):
+            out[column] = pd.Series(
+                [cell_text(v) or None for v in out[column]], index=out.index, dtype=object
+            )
     return out
 
 
 def _accounts_layer(plan: Plan) -> gpd.GeoDataFrame:
     a = plan.accounts
-    points = [shapely.Point(lon, lat) if np.isfinite(lat) and np.isfinite(lon) else None
-              for lat, lon in zip(a["lat"], a["lon"])]
+    points = [
+        shapely.Point(lon, lat) if np.isfinite(lat) and np.isfinite(lon) else None
+        for lat, lon in zip(a["lat"], a["lon"])
+    ]
     attributes = a.drop(columns=["lat", "lon"])
     return gpd.GeoDataFrame(_text_columns(attributes), geometry=points, crs=CRS)
 
 
-def _units_layer(plan: Plan, shapes: gpd.GeoDataFrame | None, result: Result) -> gpd.GeoDataFrame | None:
-    territory = dict(zip(plan.units["unit_id"], plan.units["territory_id"])) if plan.units is not None else {}
+def _units_layer(
+    plan: Plan, shapes: gpd.GeoDataFrame | None, result: Result
+) -> gpd.GeoDataFrame | None:
+    territory = (
+        dict(zip(plan.units["unit_id"], plan.units["territory_id"]))
+        if plan.units is not None
+        else {}
+    )
     if shapes is not None:
         layer = shapes.copy()
         layer["geometry"] = [_polygonal(g) for g in layer.geometry]
     elif result.dataset.units is not None and {"lat", "lon"} <= set(result.dataset.units.columns):
         units = result.dataset.units
-        layer = gpd.GeoDataFrame({"unit_id": [cell_text(u) for u in units["unit_id"]]},
-                                 geometry=gpd.points_from_xy(units["lon"], units["lat"]), crs=CRS)
+        layer = gpd.GeoDataFrame(
+            {"unit_id": [cell_text(u) for u in units["unit_id"]]},
+            geometry=gpd.points_from_xy(units["lon"], units["lat"]),
+            crs=CRS,
+        )
     else:
         return None
     layer["territory_id"] = [territory.get(u) for u in layer["unit_id"]]
     return _text_columns(layer.sort_values("unit_id", kind="stable").reset_index(drop=True))
 
 
-def _territory_shapes(plan: Plan, units: gpd.GeoDataFrame | None,
-                      accounts: gpd.GeoDataFrame) -> tuple[dict[str, MultiPolygon | None], str]:
+def _territory_shapes(
+    plan: Plan, units: gpd.GeoDataFrame | None, accounts: gpd.GeoDataFrame
+) -> tuple[dict[str, MultiPolygon | None], str]:
     if units is not None and units.geom_type.isin(["MultiPolygon", "Polygon"]).any():
         grouped = units.dropna(subset=["territory_id"]).groupby("territory_id")["geometry"]
-        return ({t: _polygonal(shapely.union_all([g for g in geoms if g is not None]))
-                 for t, geoms in grouped}, "dissolved unit polygons")
+        return (
+            {
+                t: _polygonal(shapely.union_all([g for g in geoms if g is not None]))
+                for t, geoms in grouped
+            },
+            "dissolved unit polygons",
+        )
     shapes = {}
-    for territory, points in accounts.dropna(subset=["geometry"]).groupby("territory_id")["geometry"]:
+    for territory, points in accounts.dropna(subset=["geometry"]).groupby("territory_id")[
+        "geometry"
+    ]:
         hull = shapely.MultiPoint(list(points)).convex_hull
         shapes[territory] = _polygonal(hull if hull.area > 0 else hull.buffer(HULL_BUFFER_DEG))
     return shapes, "convex hulls of the territories' accounts"
@@ -92,13 +118,21 @@ def _territory_shapes(plan: Plan, units: gpd.GeoDataFrame | None,
 
 def _territories_layer(plan: Plan, result: Result, shapes: dict) -> gpd.GeoDataFrame:
     leaves = plan.hierarchy[plan.hierarchy["is_leaf"]]
-    layer = pd.DataFrame({"territory_id": leaves["territory_id"], "label": leaves["label"],
-                          "parent_id": leaves["parent_id"], "level": leaves["level"]})
+    layer = pd.DataFrame(
+        {
+            "territory_id": leaves["territory_id"],
+            "label": leaves["label"],
+            "parent_id": leaves["parent_id"],
+            "level": leaves["level"],
+        }
+    )
     kpis = result.territories.drop(columns=["name", "parent_id", "level"], errors="ignore").copy()
     kpis["territory_id"] = [cell_text(t) for t in kpis["territory_id"]]
     layer = layer.merge(kpis, on="territory_id", how="left")
     if plan.quotas is not None:
-        layer["quota"] = layer["territory_id"].map(dict(zip(plan.quotas["node_id"], plan.quotas["quota"])))
+        layer["quota"] = layer["territory_id"].map(
+            dict(zip(plan.quotas["node_id"], plan.quotas["quota"]))
+        )
     layer = _text_columns(layer)
     return gpd.GeoDataFrame(layer, geometry=[shapes.get(t) for t in layer["territory_id"]], crs=CRS)
 
@@ -114,9 +148,15 @@ def plan_layers(result: Result, folder: ExportFolder | None = None) -> dict[str,
         layers["units"] = units
     layers["accounts"] = accounts
     if folder is not None:
-        folder.note(f"Territory shapes are {how}." + (
-            " At account level a unit is drawn in the territory holding most of its accounts; the accounts "
-            "layer is exact." if result.scenario.alignment.level == "account" and units is not None else ""))
+        folder.note(
+            f"Territory shapes are {how}."
+            + (
+                " At account level a unit is drawn in the territory holding most of its "
+                "accounts; the accounts layer is exact."
+                if result.scenario.alignment.level == "account" and units is not None
+                else ""
+            )
+        )
         if units is None:
             folder.note("The plan has no geographic units, so there is no units layer.")
         folder.notes.extend(plan.notes)

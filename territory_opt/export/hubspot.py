@@ -18,6 +18,14 @@ from territory_opt.export.plan import build_plan, user_members
 from territory_opt.results import Result
 
 RECORD_ID = re.compile(r"^\d+$")
+IMPORT_STEPS = """\
+1. Create the company property '{territory}' (dropdown select) with the options in
+   `territory_property_options.csv`{quota_step}.
+2. Import `companies_territory_update.csv` as Companies; the Company owner column takes a
+   user's email. Imported owner changes send no notifications.
+
+If the Salesforce integration is on, owners follow Salesforce: use the Salesforce export
+instead. Teams are user settings and are not part of this import."""
 
 
 def write_hubspot(
@@ -40,14 +48,22 @@ def write_hubspot(
     label = plan.label_of()
     frame = pd.DataFrame(index=range(len(a)))
     if record_ids:
-        mapping = read_key_csv(record_ids, "record_ids", [record_key_column], "Record ID",
-                               RECORD_ID, "a numeric HubSpot Record ID")
+        mapping = read_key_csv(
+            record_ids,
+            "record_ids",
+            [record_key_column],
+            "Record ID",
+            RECORD_ID,
+            "a numeric HubSpot Record ID",
+        )
         frame["Record ID"] = lookup(mapping, a["account_id"], record_ids, "account_id")
     else:
         frame["account_id"] = a["account_id"].to_numpy()
-        folder.note("No record_ids mapping was given, so rows carry `account_id` instead of Record ID: "
-                    "map it to a unique company property (e.g. an external account id) when importing, or "
-                    "every row creates a new company.")
+        folder.note(
+            "No record_ids mapping was given, so rows carry `account_id` instead of Record ID: "
+            "map it to a unique company property (e.g. an external account id) when importing, or "
+            "every row creates a new company."
+        )
     frame["Company name"] = a["name"].to_numpy()
     members = user_members(plan, result, include_users, "HubSpot company owners")
     if members is None:
@@ -62,20 +78,21 @@ def write_hubspot(
         frame[quota_property] = [quota.get(t) for t in a["territory_id"]]
     else:
         folder.note("No quotas in this result, so the quota column was left out.")
-    folder.csv("companies_territory_update.csv", frame,
-               "company owner and territory per company (Import > Companies)",
-               text_columns=["Company name", territory_property])
+    folder.csv(
+        "companies_territory_update.csv",
+        frame,
+        "company owner and territory per company (Import > Companies)",
+        text_columns=["Company name", territory_property],
+    )
     leaves = plan.hierarchy[plan.hierarchy["is_leaf"]]
-    folder.csv("territory_property_options.csv",
-               pd.DataFrame({"Label": leaves["label"], "Internal value": leaves["territory_id"]}),
-               f"options of the '{territory_property}' dropdown property (create it before importing)",
-               text_columns=["Label"])
-    folder.section("Import steps", (
-        f"1. Create the company property '{territory_property}' (dropdown select) with the options in "
-        "`territory_property_options.csv`"
-        + (f", and a number property '{quota_property}'" if plan.quotas is not None else "") + ".\n"
-        "2. Import `companies_territory_update.csv` as Companies; the Company owner column takes a user's "
-        "email. Imported owner changes send no notifications.\n\n"
-        "If the Salesforce integration is on, owners follow Salesforce: use the Salesforce export instead. "
-        "Teams are user settings and are not part of this import."))
+    folder.csv(
+        "territory_property_options.csv",
+        pd.DataFrame({"Label": leaves["label"], "Internal value": leaves["territory_id"]}),
+        f"options of the '{territory_property}' dropdown property (create it before importing)",
+        text_columns=["Label"],
+    )
+    quota_step = f", and a number property '{quota_property}'" if plan.quotas is not None else ""
+    folder.section(
+        "Import steps", IMPORT_STEPS.format(territory=territory_property, quota_step=quota_step)
+    )
     folder.notes.extend(plan.notes)

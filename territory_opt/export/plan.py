@@ -57,21 +57,25 @@ def _text(value: object) -> str:
 
 def alignment_frame(result: Result) -> pd.DataFrame:
     """The exported account -> territory mapping: account_id, territory_id (text, by account_id)."""
-    frame = pd.DataFrame({
-        "account_id": [cell_text(v) for v in result.assignments["account_id"]],
-        "territory_id": [cell_text(v) for v in result.assignments["territory_id"]],
-    })
+    frame = pd.DataFrame(
+        {
+            "account_id": [cell_text(v) for v in result.assignments["account_id"]],
+            "territory_id": [cell_text(v) for v in result.assignments["territory_id"]],
+        }
+    )
     return frame.sort_values("account_id", kind="stable").reset_index(drop=True)
 
 
 def _hierarchy(result: Result) -> pd.DataFrame:
     given = result.dataset.territories
-    frame = pd.DataFrame({
-        "territory_id": [cell_text(v) for v in given["territory_id"]],
-        "parent_id": [_text(v) for v in given["parent_id"]],
-        "level": [_text(v) for v in given["level"]],
-        "name": [_text(v) for v in given["name"]],
-    })
+    frame = pd.DataFrame(
+        {
+            "territory_id": [cell_text(v) for v in given["territory_id"]],
+            "parent_id": [_text(v) for v in given["parent_id"]],
+            "level": [_text(v) for v in given["level"]],
+            "name": [_text(v) for v in given["name"]],
+        }
+    )
     parent_of = dict(zip(frame["territory_id"], frame["parent_id"]))
     issues = []
     depths = []
@@ -81,8 +85,12 @@ def _hierarchy(result: Result) -> pd.DataFrame:
             seen.add(node)
             depth, node = depth + 1, parent_of[node]
         if node:
-            reason = "a parent_id that is a known territory_id" if node not in parent_of else "no cycle"
-            issues.append(InputIssue("territories", reason, row=row, column="parent_id", value=node))
+            reason = (
+                "a parent_id that is a known territory_id" if node not in parent_of else "no cycle"
+            )
+            issues.append(
+                InputIssue("territories", reason, row=row, column="parent_id", value=node)
+            )
         depths.append(depth)
     if issues:
         raise InputError(issues)
@@ -90,7 +98,9 @@ def _hierarchy(result: Result) -> pd.DataFrame:
     parents = set(frame["parent_id"]) - {""}
     frame["is_leaf"] = ~frame["territory_id"].isin(parents)
     frame["level"] = [level or f"level{d}" for level, d in zip(frame["level"], frame["depth"])]
-    display = pd.Series([n or t for n, t in zip(frame["name"], frame["territory_id"])], index=frame.index)
+    display = pd.Series(
+        [n or t for n, t in zip(frame["name"], frame["territory_id"])], index=frame.index
+    )
     repeated = display.str.lower().duplicated(keep=False)
     frame["label"] = display.where(~repeated, display + " (" + frame["territory_id"] + ")")
     frame["order"] = range(len(frame))
@@ -99,14 +109,21 @@ def _hierarchy(result: Result) -> pd.DataFrame:
 
 
 def _members(result: Result, hierarchy: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Reps per territory node: the plan's rep of each leaf, then every other rep where the reps file puts it."""
+    """Reps per territory node: each leaf's planned rep, then the other reps where the reps file puts them."""
     reps = result.dataset.reps
     info = {cell_text(r["rep_id"]): (row, r) for row, (_, r) in enumerate(reps.iterrows(), start=2)}
     rows = []
     if "rep_id" in result.territories:
         for r in result.territories.dropna(subset=["rep_id"]).itertuples(index=False):
-            rows.append((cell_text(r.rep_id), cell_text(r.territory_id), True,
-                         _text(getattr(r, "rep_name", None)), _text(getattr(r, "rep_email", None))))
+            rows.append(
+                (
+                    cell_text(r.rep_id),
+                    cell_text(r.territory_id),
+                    True,
+                    _text(getattr(r, "rep_name", None)),
+                    _text(getattr(r, "rep_email", None)),
+                )
+            )
     placed = {rep for rep, *_ in rows}
     for rep_id, (_, r) in info.items():
         if rep_id not in placed and _text(r["territory_id"]):
@@ -115,26 +132,41 @@ def _members(result: Result, hierarchy: pd.DataFrame) -> tuple[pd.DataFrame, lis
     notes = []
     unknown = sorted({(rep, t) for rep, t, *_ in rows if t not in order})
     if unknown:
-        notes.append(f"{len(unknown)} rep(s) skipped because their territory is not in the hierarchy: "
-                     + ", ".join(f"{rep} ({t})" for rep, t in unknown[:10]))
+        notes.append(
+            f"{len(unknown)} rep(s) skipped because their territory is not in the hierarchy: "
+            + ", ".join(f"{rep} ({t})" for rep, t in unknown[:10])
+        )
     members = []
     for rep_id, tid, primary, name, email in rows:
         if tid not in order:
             continue
         source_row, source = info.get(rep_id, (None, None))
-        members.append({
-            "rep_id": rep_id,
-            "territory_id": tid,
-            "name": _text(source.get("name")) if source is not None else name,
-            "email": (_text(source.get("email")) if source is not None else "") or email,
-            "start_date": _text(source.get("start_date")) if source is not None else "",
-            "primary": primary,
-            "source_row": source_row,
-            "_order": order[tid],
-        })
-    columns = ["rep_id", "territory_id", "name", "email", "start_date", "primary", "source_row", "_order"]
+        members.append(
+            {
+                "rep_id": rep_id,
+                "territory_id": tid,
+                "name": _text(source.get("name")) if source is not None else name,
+                "email": (_text(source.get("email")) if source is not None else "") or email,
+                "start_date": _text(source.get("start_date")) if source is not None else "",
+                "primary": primary,
+                "source_row": source_row,
+                "_order": order[tid],
+            }
+        )
+    columns = [
+        "rep_id",
+        "territory_id",
+        "name",
+        "email",
+        "start_date",
+        "primary",
+        "source_row",
+        "_order",
+    ]
     frame = pd.DataFrame(members, columns=columns)
-    frame = frame.sort_values(["_order", "primary", "rep_id"], ascending=[True, False, True], kind="stable")
+    frame = frame.sort_values(
+        ["_order", "primary", "rep_id"], ascending=[True, False, True], kind="stable"
+    )
     return frame.drop(columns="_order").reset_index(drop=True), notes
 
 
@@ -145,41 +177,63 @@ def _accounts(result: Result, known: set[str]) -> pd.DataFrame:
     def column(name: str) -> list:
         return list(a[name]) if name in a else [None] * n
 
-    frame = pd.DataFrame({
-        "account_id": [cell_text(v) for v in a["account_id"]],
-        "name": [_text(v) for v in column("name")],
-        "unit_id": [_text(v) for v in column("unit_id")],
-        "lat": pd.to_numeric(pd.Series(column("lat"), dtype=object), errors="coerce").to_numpy(),
-        "lon": pd.to_numeric(pd.Series(column("lon"), dtype=object), errors="coerce").to_numpy(),
-        "territory_id": [cell_text(v) for v in a["territory_id"]],
-        "previous_territory_id": [_text(v) for v in column("previous_territory_id")],
-        "moved": [bool(v) if v is not None and not pd.isna(v) else False for v in column("moved")],
-        "reason": [_text(v) for v in column("reason")],
-    })
+    frame = pd.DataFrame(
+        {
+            "account_id": [cell_text(v) for v in a["account_id"]],
+            "name": [_text(v) for v in column("name")],
+            "unit_id": [_text(v) for v in column("unit_id")],
+            "lat": pd.to_numeric(
+                pd.Series(column("lat"), dtype=object), errors="coerce"
+            ).to_numpy(),
+            "lon": pd.to_numeric(
+                pd.Series(column("lon"), dtype=object), errors="coerce"
+            ).to_numpy(),
+            "territory_id": [cell_text(v) for v in a["territory_id"]],
+            "previous_territory_id": [_text(v) for v in column("previous_territory_id")],
+            "moved": [
+                bool(v) if v is not None and not pd.isna(v) else False for v in column("moved")
+            ],
+            "reason": [_text(v) for v in column("reason")],
+        }
+    )
     bad = [(row, t) for row, t in enumerate(frame["territory_id"], start=2) if t not in known]
     if bad:
-        raise InputError([InputIssue("assignments", "a territory_id of the hierarchy", row=row,
-                                     column="territory_id", value=t) for row, t in bad])
+        raise InputError(
+            [
+                InputIssue(
+                    "assignments",
+                    "a territory_id of the hierarchy",
+                    row=row,
+                    column="territory_id",
+                    value=t,
+                )
+                for row, t in bad
+            ]
+        )
     return frame.sort_values("account_id", kind="stable").reset_index(drop=True)
 
 
 def _units(result: Result) -> pd.DataFrame | None:
     if result.units is None or len(result.units) == 0:
         return None
-    frame = pd.DataFrame({
-        "unit_id": [cell_text(v) for v in result.units["unit_id"]],
-        "territory_id": [_text(v) for v in result.units["territory_id"]],
-    })
+    frame = pd.DataFrame(
+        {
+            "unit_id": [cell_text(v) for v in result.units["unit_id"]],
+            "territory_id": [_text(v) for v in result.units["territory_id"]],
+        }
+    )
     return frame.sort_values("unit_id", kind="stable").reset_index(drop=True)
 
 
 def _quotas(result: Result) -> pd.DataFrame | None:
     if result.quotas is None or "quota" not in result.quotas:
         return None
-    return pd.DataFrame({
-        "node_id": [cell_text(v) for v in result.quotas["node_id"]],
-        "quota": pd.to_numeric(result.quotas["quota"], errors="coerce").to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "node_id": [cell_text(v) for v in result.quotas["node_id"]],
+            "quota": pd.to_numeric(result.quotas["quota"], errors="coerce").to_numpy(),
+        }
+    )
 
 
 def _quota_periods(result: Result) -> pd.DataFrame | None:
@@ -188,15 +242,23 @@ def _quota_periods(result: Result) -> pd.DataFrame | None:
         return None
     missing = [c for c in ("node_id", "period", "quota") if c not in periods]
     if missing:
-        raise InputError([InputIssue("quota_periods", "columns node_id, period, quota", column=c)
-                          for c in missing])
-    frame = pd.DataFrame({
-        "node_id": [cell_text(v) for v in periods["node_id"]],
-        "period": [cell_text(v) for v in periods["period"]],
-        "quota": pd.to_numeric(periods["quota"], errors="coerce").to_numpy(),
-    })
+        raise InputError(
+            [
+                InputIssue("quota_periods", "columns node_id, period, quota", column=c)
+                for c in missing
+            ]
+        )
+    frame = pd.DataFrame(
+        {
+            "node_id": [cell_text(v) for v in periods["node_id"]],
+            "period": [cell_text(v) for v in periods["period"]],
+            "quota": pd.to_numeric(periods["quota"], errors="coerce").to_numpy(),
+        }
+    )
     if "start_date" in periods:
-        frame["start_date"] = [cell_text(pd.Timestamp(v)) if _text(v) else "" for v in periods["start_date"]]
+        frame["start_date"] = [
+            cell_text(pd.Timestamp(v)) if _text(v) else "" for v in periods["start_date"]
+        ]
     return frame.sort_values(["node_id", "period"], kind="stable").reset_index(drop=True)
 
 
@@ -204,17 +266,25 @@ def build_plan(result: Result) -> Plan:
     """Collect and check the plan view; InputError when assignments name unknown territories."""
     hierarchy = _hierarchy(result)
     members, notes = _members(result, hierarchy)
-    renamed = [t for t, label, name in zip(hierarchy["territory_id"], hierarchy["label"], hierarchy["name"])
-               if label != (name or t)]
+    renamed = [
+        t
+        for t, label, name in zip(hierarchy["territory_id"], hierarchy["label"], hierarchy["name"])
+        if label != (name or t)
+    ]
     if renamed:
-        notes.append(f"{len(renamed)} territory name(s) repeat, so they are written as 'name (territory_id)' "
-                     f"to keep name lookups unambiguous: {', '.join(renamed[:10])}.")
+        notes.append(
+            f"{len(renamed)} territory name(s) repeat, so they are written as 'name (territory_id)' "
+            f"to keep name lookups unambiguous: {', '.join(renamed[:10])}."
+        )
     accounts = _accounts(result, set(hierarchy["territory_id"]))
-    return Plan(hierarchy, members, accounts, _units(result), _quotas(result),
-                _quota_periods(result), notes)
+    return Plan(
+        hierarchy, members, accounts, _units(result), _quotas(result), _quota_periods(result), notes
+    )
 
 
-def user_members(plan: Plan, result: Result, include: bool | str, purpose: str) -> pd.DataFrame | None:
+def user_members(
+    plan: Plan, result: Result, include: bool | str, purpose: str
+) -> pd.DataFrame | None:
     """Members to export as CRM users, or None when skipped.
 
     ``include``: True (every member needs an email), False (skip), or "auto" (skip
@@ -224,8 +294,16 @@ def user_members(plan: Plan, result: Result, include: bool | str, purpose: str) 
     if include is False:
         return None
     if include not in (True, "auto"):
-        raise InputError([InputIssue("export options", "include_users = true, false or 'auto'",
-                                     column="include_users", value=str(include))])
+        raise InputError(
+            [
+                InputIssue(
+                    "export options",
+                    "include_users = true, false or 'auto'",
+                    column="include_users",
+                    value=str(include),
+                )
+            ]
+        )
     has_email = plan.members["email"] != ""
     if include == "auto" and not has_email.any():
         return None
@@ -234,10 +312,16 @@ def user_members(plan: Plan, result: Result, include: bool | str, purpose: str) 
         raise InputError([InputIssue(reps_file, f"at least one rep with a territory ({purpose})")])
     missing = plan.members[~has_email]
     if len(missing):
-        raise InputError([
-            InputIssue(reps_file, f"an email for every rep ({purpose})",
-                       row=None if pd.isna(r.source_row) else int(r.source_row), column="email",
-                       value=r.rep_id)
-            for r in missing.itertuples(index=False)
-        ])
+        raise InputError(
+            [
+                InputIssue(
+                    reps_file,
+                    f"an email for every rep ({purpose})",
+                    row=None if pd.isna(r.source_row) else int(r.source_row),
+                    column="email",
+                    value=r.rep_id,
+                )
+                for r in missing.itertuples(index=False)
+            ]
+        )
     return plan.members

@@ -76,21 +76,26 @@ def _xml(text: str) -> str:
 
 def _element(root: str, fields: list[tuple[str, str | None]]) -> str:
     body = "".join(f"    <{k}>{_xml(v)}</{k}>\n" for k, v in fields if v is not None)
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{NAMESPACE}">\n{body}</{root}>\n'
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{NAMESPACE}">\n{body}</{root}>\n'
+    )
 
 
 def _package_xml(members: dict[str, list[str]], api_version: str) -> str:
     types = "".join(
-        "    <types>\n" + "".join(f"        <members>{_xml(m)}</members>\n" for m in sorted(names))
+        "    <types>\n"
+        + "".join(f"        <members>{_xml(m)}</members>\n" for m in sorted(names))
         + f"        <name>{kind}</name>\n    </types>\n"
         for kind, names in members.items()
     )
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Package xmlns="{NAMESPACE}">\n{types}'
-            f"    <version>{_xml(api_version)}</version>\n</Package>\n")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Package xmlns="{NAMESPACE}">\n{types}'
+        f"    <version>{_xml(api_version)}</version>\n</Package>\n"
+    )
 
 
 def period_start(period: str, start_date: str | None = None) -> str:
-    """First day of a quota period as yyyy-mm-dd: '2027-Q2' -> '2027-04-01', '2027-05' -> '2027-05-01'.
+    """First day of a quota period, yyyy-mm-dd: '2027-Q2' -> '2027-04-01', '2027-05' -> '2027-05-01'.
 
     Quarters are calendar quarters; a ``start_date`` (yyyy-mm-dd, first of a month)
     given by the quota engine wins, e.g. for a fiscal year starting in February.
@@ -98,15 +103,28 @@ def period_start(period: str, start_date: str | None = None) -> str:
     if start_date:
         match = re.fullmatch(r"(\d{4})-(\d{2})-01", start_date)
         if not match or not 1 <= int(match[2]) <= 12:
-            raise InputError([InputIssue("quota_periods", "a start_date on the first of a month",
-                                         column="start_date", value=start_date)])
+            raise InputError(
+                [
+                    InputIssue(
+                        "quota_periods",
+                        "a start_date on the first of a month",
+                        column="start_date",
+                        value=start_date,
+                    )
+                ]
+            )
         return start_date
     if match := re.fullmatch(r"(\d{4})-Q([1-4])", period):
         return f"{match[1]}-{3 * (int(match[2]) - 1) + 1:02d}-01"
     if (match := re.fullmatch(r"(\d{4})-(\d{2})", period)) and 1 <= int(match[2]) <= 12:
         return f"{match[1]}-{match[2]}-01"
-    raise InputError([InputIssue("quota_periods", "a period like 2027-Q1 or 2027-01", column="period",
-                                 value=period)])
+    raise InputError(
+        [
+            InputIssue(
+                "quota_periods", "a period like 2027-Q1 or 2027-01", column="period", value=period
+            )
+        ]
+    )
 
 
 class _Names:
@@ -120,97 +138,188 @@ class _Names:
         self.territory = dict(zip(ids, unique_developer_names(ids, "T")))
 
 
-def _write_package(folder: ExportFolder, plan: Plan, names: _Names, label: str, api_version: str,
-                   description: str) -> None:
+def _write_package(
+    folder: ExportFolder, plan: Plan, names: _Names, label: str, api_version: str, description: str
+) -> None:
     h = plan.hierarchy
     for priority, (level, type_name) in enumerate(names.type_of_level.items(), start=1):
-        folder.text(f"metadata/territory2Types/{type_name}.territory2Type", _element("Territory2Type", [
-            ("description", f"Hierarchy level '{level}'"), ("name", level[:LABEL_MAX]),
-            ("priority", str(priority))]))
+        folder.text(
+            f"metadata/territory2Types/{type_name}.territory2Type",
+            _element(
+                "Territory2Type",
+                [
+                    ("description", f"Hierarchy level '{level}'"),
+                    ("name", level[:LABEL_MAX]),
+                    ("priority", str(priority)),
+                ],
+            ),
+        )
     model_dir = f"metadata/territory2Models/{names.model}"
-    folder.text(f"{model_dir}/{names.model}.territory2Model", _element("Territory2Model", [
-        ("description", description[:1000] or None), ("name", label[:LABEL_MAX])]))
+    folder.text(
+        f"{model_dir}/{names.model}.territory2Model",
+        _element(
+            "Territory2Model",
+            [("description", description[:1000] or None), ("name", label[:LABEL_MAX])],
+        ),
+    )
     for row in h.itertuples(index=False):
         parent = names.territory[row.parent_id] if row.parent_id else None
-        folder.text(f"{model_dir}/territories/{names.territory[row.territory_id]}.territory2",
-                    _element("Territory2", [
-                        ("description", f"{row.level} {row.territory_id}"), ("name", row.label[:LABEL_MAX]),
-                        ("parentTerritory", parent), ("territory2Type", names.type_of_level[row.level])]))
+        folder.text(
+            f"{model_dir}/territories/{names.territory[row.territory_id]}.territory2",
+            _element(
+                "Territory2",
+                [
+                    ("description", f"{row.level} {row.territory_id}"),
+                    ("name", row.label[:LABEL_MAX]),
+                    ("parentTerritory", parent),
+                    ("territory2Type", names.type_of_level[row.level]),
+                ],
+            ),
+        )
     members = {
         "Territory2Type": list(names.type_of_level.values()),
         "Territory2Model": [names.model],
         "Territory2": [f"{names.model}.{names.territory[t]}" for t in h["territory_id"]],
     }
-    folder.text("metadata/package.xml", _package_xml(members, api_version),
-                f"Metadata API package: {len(names.type_of_level)} Territory2Type, 1 Territory2Model "
-                f"'{names.model}', {len(h)} Territory2 (files under metadata/)")
-    folder.csv("territories_keys.csv", pd.DataFrame({
-        "DeveloperName": [names.territory[t] for t in h["territory_id"]],
-        "territory_id": h["territory_id"],
-        "Name": h["label"].str.slice(0, LABEL_MAX),
-        "ParentDeveloperName": [names.territory[p] if p else "" for p in h["parent_id"]],
-        "Territory2Type": [names.type_of_level[v] for v in h["level"]],
-        "Depth": h["depth"],
-    }), "each territory's DeveloperName next to its territory_id (review; Id resolution)",
-        text_columns=["Name"])
+    folder.text(
+        "metadata/package.xml",
+        _package_xml(members, api_version),
+        f"Metadata API package: {len(names.type_of_level)} Territory2Type, 1 Territory2Model "
+        f"'{names.model}', {len(h)} Territory2 (files under metadata/)",
+    )
+    folder.csv(
+        "territories_keys.csv",
+        pd.DataFrame(
+            {
+                "DeveloperName": [names.territory[t] for t in h["territory_id"]],
+                "territory_id": h["territory_id"],
+                "Name": h["label"].str.slice(0, LABEL_MAX),
+                "ParentDeveloperName": [names.territory[p] if p else "" for p in h["parent_id"]],
+                "Territory2Type": [names.type_of_level[v] for v in h["level"]],
+                "Depth": h["depth"],
+            }
+        ),
+        "each territory's DeveloperName next to its territory_id (review; Id resolution)",
+        text_columns=["Name"],
+    )
     if len(h) > TERRITORIES_PER_MODEL:
-        folder.note(f"{len(h)} territories exceed the default limit of {TERRITORIES_PER_MODEL} per "
-                    "model; ask Salesforce to raise it before deploying.")
+        folder.note(
+            f"{len(h)} territories exceed the default limit of {TERRITORIES_PER_MODEL} per "
+            "model; ask Salesforce to raise it before deploying."
+        )
 
 
 class _Ids:
     """Optional id-mapping CSVs (Salesforce exports) -> Id lists, or None when not given."""
 
-    def __init__(self, users: str | Path | None, territories: str | Path | None,
-                 accounts: str | Path | None, account_key_column: str):
+    def __init__(
+        self,
+        users: str | Path | None,
+        territories: str | Path | None,
+        accounts: str | Path | None,
+        account_key_column: str,
+    ):
         self.paths = {"users": users, "territory_ids": territories, "account_ids": accounts}
         self.users = read_key_csv(users, "users", ["Email", "Username"], "Id") if users else None
-        self.territories = (read_key_csv(territories, "territory_ids", ["DeveloperName"], "Id")
-                            if territories else None)
-        self.accounts = (read_key_csv(accounts, "account_ids", [account_key_column], "Id")
-                         if accounts else None)
+        self.territories = (
+            read_key_csv(territories, "territory_ids", ["DeveloperName"], "Id")
+            if territories
+            else None
+        )
+        self.accounts = (
+            read_key_csv(accounts, "account_ids", [account_key_column], "Id") if accounts else None
+        )
 
     def resolve(self, option: str, keys: list[str], what: str) -> list[str] | None:
-        table = {"users": self.users, "territory_ids": self.territories, "account_ids": self.accounts}[option]
+        table = {
+            "users": self.users,
+            "territory_ids": self.territories,
+            "account_ids": self.accounts,
+        }[option]
         return None if table is None else lookup(table, keys, self.paths[option], what)
 
 
-def _pair(folder: ExportFolder, stem: str, keys: pd.DataFrame, ids: pd.DataFrame | None,
-          description: str, text_columns: list[str], pending: list[str], missing: list[str]) -> None:
-    """Write ``stem_keys.csv`` and, when every Id resolved, ``stem.csv``; else record the lookups."""
-    folder.csv(f"{stem}_keys.csv", keys, f"{description} (human-readable keys, for review)",
-               text_columns=text_columns)
+def _pair(
+    folder: ExportFolder,
+    stem: str,
+    keys: pd.DataFrame,
+    ids: pd.DataFrame | None,
+    description: str,
+    text_columns: list[str],
+    pending: list[str],
+    missing: list[str],
+) -> None:
+    """Write ``stem_keys.csv``, and ``stem.csv`` when every Id resolved; else record the lookups."""
+    folder.csv(
+        f"{stem}_keys.csv",
+        keys,
+        f"{description} (human-readable keys, for review)",
+        text_columns=text_columns,
+    )
     if ids is not None:
         folder.csv(f"{stem}.csv", ids, f"{description} (Data Loader: Salesforce Ids)")
     else:
         pending.append(f"`{stem}.csv` needs: {', '.join(missing)}")
 
 
-def _account_associations(folder: ExportFolder, plan: Plan, names: _Names, ids: _Ids,
-                          current: str | Path | None, pending: list[str]) -> None:
+def _account_associations(
+    folder: ExportFolder,
+    plan: Plan,
+    names: _Names,
+    ids: _Ids,
+    current: str | Path | None,
+    pending: list[str],
+) -> None:
     a = plan.accounts
     label = plan.label_of()
     dev = [names.territory[t] for t in a["territory_id"]]
     object_ids = ids.resolve("account_ids", list(a["account_id"]), "account_id")
     territory_ids = ids.resolve("territory_ids", dev, "Territory2 DeveloperName")
     if current is None:
-        keys = pd.DataFrame({"account_id": a["account_id"], "AccountName": a["name"],
-                             "Territory2DeveloperName": dev,
-                             "TerritoryName": [label[t] for t in a["territory_id"]],
-                             "AssociationCause": "Territory2Manual"})
+        keys = pd.DataFrame(
+            {
+                "account_id": a["account_id"],
+                "AccountName": a["name"],
+                "Territory2DeveloperName": dev,
+                "TerritoryName": [label[t] for t in a["territory_id"]],
+                "AssociationCause": "Territory2Manual",
+            }
+        )
         id_frame = None
         if object_ids is not None and territory_ids is not None:
-            id_frame = pd.DataFrame({"ObjectId": object_ids, "Territory2Id": territory_ids,
-                                     "AssociationCause": "Territory2Manual"})
-        _pair(folder, "05_account_territory_associations_insert", keys, id_frame,
-              "ObjectTerritory2Association insert: every account into its territory",
-              ["AccountName", "TerritoryName"], pending,
-              [m for m, v in (("account_ids", object_ids), ("territory_ids", territory_ids)) if v is None])
+            id_frame = pd.DataFrame(
+                {
+                    "ObjectId": object_ids,
+                    "Territory2Id": territory_ids,
+                    "AssociationCause": "Territory2Manual",
+                }
+            )
+        _pair(
+            folder,
+            "05_account_territory_associations_insert",
+            keys,
+            id_frame,
+            "ObjectTerritory2Association insert: every account into its territory",
+            ["AccountName", "TerritoryName"],
+            pending,
+            [
+                m
+                for m, v in (("account_ids", object_ids), ("territory_ids", territory_ids))
+                if v is None
+            ],
+        )
         return
     if object_ids is None or territory_ids is None:
-        raise InputError([InputIssue(str(current), "also the options account_ids and territory_ids, to "
-                                     "compare current associations by Salesforce Id",
-                                     column="current_associations")])
+        raise InputError(
+            [
+                InputIssue(
+                    str(current),
+                    "also the options account_ids and territory_ids, to "
+                    "compare current associations by Salesforce Id",
+                    column="current_associations",
+                )
+            ]
+        )
     _association_diff(folder, plan, names, ids, current, object_ids, territory_ids)
 
 
@@ -218,28 +327,49 @@ def _read_current(path: str | Path) -> pd.DataFrame:
     """Current ObjectTerritory2Associations: Id, ObjectId, Territory2Id[, AssociationCause]."""
     path = Path(path)
     if not path.is_file():
-        raise InputError([InputIssue(str(path), "an existing CSV file (option current_associations)")])
+        raise InputError(
+            [InputIssue(str(path), "an existing CSV file (option current_associations)")]
+        )
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     lower = {c.strip().lower(): c for c in raw.columns}
     required = ["Id", "ObjectId", "Territory2Id"]
-    issues = [InputIssue(str(path), f"a '{c}' column", column="<header>", value=", ".join(raw.columns))
-              for c in required if c.lower() not in lower]
+    issues = [
+        InputIssue(str(path), f"a '{c}' column", column="<header>", value=", ".join(raw.columns))
+        for c in required
+        if c.lower() not in lower
+    ]
     if issues:
         raise InputError(issues)
     frame = pd.DataFrame({c: raw[lower[c.lower()]].str.strip() for c in required})
-    frame["AssociationCause"] = raw[lower["associationcause"]] if "associationcause" in lower else ""
+    frame["AssociationCause"] = (
+        raw[lower["associationcause"]] if "associationcause" in lower else ""
+    )
     for column in required:
         for row, value in enumerate(frame[column], start=2):
             if not SALESFORCE_ID.match(value):
-                issues.append(InputIssue(str(path), "a 15- or 18-character Salesforce Id", row=row,
-                                         column=column, value=value))
+                issues.append(
+                    InputIssue(
+                        str(path),
+                        "a 15- or 18-character Salesforce Id",
+                        row=row,
+                        column=column,
+                        value=value,
+                    )
+                )
     if issues:
         raise InputError(issues)
     return frame
 
 
-def _association_diff(folder: ExportFolder, plan: Plan, names: _Names, ids: _Ids, current_path: str | Path,
-                      object_ids: list[str], territory_ids: list[str]) -> None:
+def _association_diff(
+    folder: ExportFolder,
+    plan: Plan,
+    names: _Names,
+    ids: _Ids,
+    current_path: str | Path,
+    object_ids: list[str],
+    territory_ids: list[str],
+) -> None:
     """Deletes + inserts turning the current ObjectTerritory2Associations into the plan.
 
     Ids compare on their first 15 characters (18-character Ids only add a checksum).
@@ -268,80 +398,159 @@ def _association_diff(folder: ExportFolder, plan: Plan, names: _Names, ids: _Ids
     name_of = dict(zip(a["account_id"], a["name"]))
     label = plan.label_of()
 
-    folder.csv("06_account_territory_associations_delete.csv",
-               pd.DataFrame({"Id": [d[0] for d in deletes]}, dtype=object),
-               "ObjectTerritory2Association delete (Data Loader: Ids); run before the inserts")
-    folder.csv("06_account_territory_associations_delete_keys.csv", pd.DataFrame({
-        "Id": [d[0] for d in deletes], "account_id": [d[1] for d in deletes],
-        "AccountName": [name_of[d[1]] for d in deletes],
-        "FromTerritory2DeveloperName": [d[2] for d in deletes],
-        "ToTerritory2DeveloperName": [new_dev[d[1]] for d in deletes],
-    }, dtype=object), "ObjectTerritory2Association delete (human-readable keys, for review)",
-        text_columns=["AccountName"])
+    folder.csv(
+        "06_account_territory_associations_delete.csv",
+        pd.DataFrame({"Id": [d[0] for d in deletes]}, dtype=object),
+        "ObjectTerritory2Association delete (Data Loader: Ids); run before the inserts",
+    )
+    folder.csv(
+        "06_account_territory_associations_delete_keys.csv",
+        pd.DataFrame(
+            {
+                "Id": [d[0] for d in deletes],
+                "account_id": [d[1] for d in deletes],
+                "AccountName": [name_of[d[1]] for d in deletes],
+                "FromTerritory2DeveloperName": [d[2] for d in deletes],
+                "ToTerritory2DeveloperName": [new_dev[d[1]] for d in deletes],
+            },
+            dtype=object,
+        ),
+        "ObjectTerritory2Association delete (human-readable keys, for review)",
+        text_columns=["AccountName"],
+    )
     added = a[insert]
-    folder.csv("07_account_territory_associations_insert.csv", pd.DataFrame({
-        "ObjectId": [o for o, keep in zip(object_ids, insert) if keep],
-        "Territory2Id": [t for t, keep in zip(territory_ids, insert) if keep],
-        "AssociationCause": "Territory2Manual"}, dtype=object),
-        "ObjectTerritory2Association insert (Data Loader: Ids); accounts new to a territory")
-    folder.csv("07_account_territory_associations_insert_keys.csv", pd.DataFrame({
-        "account_id": added["account_id"], "AccountName": added["name"],
-        "Territory2DeveloperName": [names.territory[t] for t in added["territory_id"]],
-        "TerritoryName": [label[t] for t in added["territory_id"]], "AssociationCause": "Territory2Manual"},
-        dtype=object), "ObjectTerritory2Association insert (human-readable keys, for review)",
-        text_columns=["AccountName", "TerritoryName"])
+    folder.csv(
+        "07_account_territory_associations_insert.csv",
+        pd.DataFrame(
+            {
+                "ObjectId": [o for o, keep in zip(object_ids, insert) if keep],
+                "Territory2Id": [t for t, keep in zip(territory_ids, insert) if keep],
+                "AssociationCause": "Territory2Manual",
+            },
+            dtype=object,
+        ),
+        "ObjectTerritory2Association insert (Data Loader: Ids); accounts new to a territory",
+    )
+    folder.csv(
+        "07_account_territory_associations_insert_keys.csv",
+        pd.DataFrame(
+            {
+                "account_id": added["account_id"],
+                "AccountName": added["name"],
+                "Territory2DeveloperName": [names.territory[t] for t in added["territory_id"]],
+                "TerritoryName": [label[t] for t in added["territory_id"]],
+                "AssociationCause": "Territory2Manual",
+            },
+            dtype=object,
+        ),
+        "ObjectTerritory2Association insert (human-readable keys, for review)",
+        text_columns=["AccountName", "TerritoryName"],
+    )
     moves = len({d[1] for d in deletes} & set(added["account_id"]))
-    folder.note(f"Realignment diff against `{Path(current_path).name}`: {len(deletes)} delete(s), "
-                f"{len(added)} insert(s), {len(kept)} association(s) unchanged, {moves} account move(s) "
-                f"(a move is a delete plus an insert); {outside} current row(s) outside this model or "
-                "plan left alone. Deletes skip the recycle bin: keep the current-associations export.")
+    folder.note(
+        f"Realignment diff against `{Path(current_path).name}`: {len(deletes)} delete(s), "
+        f"{len(added)} insert(s), {len(kept)} association(s) unchanged, {moves} account move(s) "
+        f"(a move is a delete plus an insert); {outside} current row(s) outside this model or "
+        "plan left alone. Deletes skip the recycle bin: keep the current-associations export."
+    )
     if rule_based:
-        folder.note(f"{rule_based} delete(s) are rule-based associations; the assignment rules will "
-                    "re-add them unless the rules change too.")
+        folder.note(
+            f"{rule_based} delete(s) are rule-based associations; the assignment rules will "
+            "re-add them unless the rules change too."
+        )
 
 
-def _user_files(folder: ExportFolder, plan: Plan, members: pd.DataFrame, names: _Names, ids: _Ids,
-                rep_role: str, manager_role: str, pending: list[str]) -> pd.DataFrame:
+def _user_files(
+    folder: ExportFolder,
+    plan: Plan,
+    members: pd.DataFrame,
+    names: _Names,
+    ids: _Ids,
+    rep_role: str,
+    manager_role: str,
+    pending: list[str],
+) -> pd.DataFrame:
     leaf = dict(zip(plan.hierarchy["territory_id"], plan.hierarchy["is_leaf"]))
     label = plan.label_of()
     dev = [names.territory[t] for t in members["territory_id"]]
     role = [rep_role if leaf[t] else manager_role for t in members["territory_id"]]
     user_ids = ids.resolve("users", list(members["email"]), "user email")
     territory_ids = ids.resolve("territory_ids", dev, "Territory2 DeveloperName")
-    keys = pd.DataFrame({"Territory2DeveloperName": dev, "TerritoryName": [label[t] for t in members["territory_id"]],
-                         "UserEmail": members["email"], "RepId": members["rep_id"], "RepName": members["name"],
-                         "RoleInTerritory2": role})
+    keys = pd.DataFrame(
+        {
+            "Territory2DeveloperName": dev,
+            "TerritoryName": [label[t] for t in members["territory_id"]],
+            "UserEmail": members["email"],
+            "RepId": members["rep_id"],
+            "RepName": members["name"],
+            "RoleInTerritory2": role,
+        }
+    )
     id_frame = None
     if user_ids is not None and territory_ids is not None:
-        id_frame = pd.DataFrame({"UserId": user_ids, "Territory2Id": territory_ids, "RoleInTerritory2": role})
+        id_frame = pd.DataFrame(
+            {"UserId": user_ids, "Territory2Id": territory_ids, "RoleInTerritory2": role}
+        )
     missing = [m for m, v in (("users", user_ids), ("territory_ids", territory_ids)) if v is None]
-    _pair(folder, "03_user_territory_associations", keys, id_frame,
-          "UserTerritory2Association insert: reps and managers into territories",
-          ["TerritoryName", "RepName", "RoleInTerritory2"], pending, missing)
+    _pair(
+        folder,
+        "03_user_territory_associations",
+        keys,
+        id_frame,
+        "UserTerritory2Association insert: reps and managers into territories",
+        ["TerritoryName", "RepName", "RoleInTerritory2"],
+        pending,
+        missing,
+    )
 
     owners = members.drop_duplicates("territory_id", keep="first")
     owner_dev = [names.territory[t] for t in owners["territory_id"]]
-    keys = pd.DataFrame({"Territory2DeveloperName": owner_dev, "ForecastUserEmail": owners["email"],
-                         "RepId": owners["rep_id"]})
+    keys = pd.DataFrame(
+        {
+            "Territory2DeveloperName": owner_dev,
+            "ForecastUserEmail": owners["email"],
+            "RepId": owners["rep_id"],
+        }
+    )
     owner_ids = ids.resolve("users", list(owners["email"]), "user email")
     owner_territories = ids.resolve("territory_ids", owner_dev, "Territory2 DeveloperName")
     id_frame = None
     if owner_ids is not None and owner_territories is not None:
         id_frame = pd.DataFrame({"Id": owner_territories, "ForecastUserId": owner_ids})
-    _pair(folder, "04_territory_forecast_users", keys, id_frame,
-          "Territory2 update: forecast manager per territory (must already be a member)", [], pending, missing)
+    _pair(
+        folder,
+        "04_territory_forecast_users",
+        keys,
+        id_frame,
+        "Territory2 update: forecast manager per territory (must already be a member)",
+        [],
+        pending,
+        missing,
+    )
     return owners
 
 
-def _quota_files(folder: ExportFolder, plan: Plan, owners: pd.DataFrame | None, names: _Names, ids: _Ids,
-                 forecasting_type_id: str | None, currency: str, pending: list[str]) -> None:
+def _quota_files(
+    folder: ExportFolder,
+    plan: Plan,
+    owners: pd.DataFrame | None,
+    names: _Names,
+    ids: _Ids,
+    forecasting_type_id: str | None,
+    currency: str,
+    pending: list[str],
+) -> None:
     periods = plan.quota_periods
     if periods is None:
-        folder.note("No per-period quotas in this result, so no ForecastingQuota files were written.")
+        folder.note(
+            "No per-period quotas in this result, so no ForecastingQuota files were written."
+        )
         return
     if owners is None:
-        folder.note("Per-period quotas exist but no rep emails do, so no ForecastingQuota files were "
-                    "written (a quota needs an owner).")
+        folder.note(
+            "Per-period quotas exist but no rep emails do, so no ForecastingQuota files were "
+            "written (a quota needs an owner)."
+        )
         return
     owner_of = dict(zip(owners["territory_id"], owners["email"]))
     nodes = set(names.territory)
@@ -350,32 +559,80 @@ def _quota_files(folder: ExportFolder, plan: Plan, owners: pd.DataFrame | None, 
     if len(skipped):
         outside = sorted(set(skipped["node_id"]) - nodes)
         vacant = sorted(set(skipped["node_id"]) & nodes)
-        folder.note(f"{len(skipped)} quota row(s) not exported: " + "; ".join(filter(None, [
-            f"vacant territories without a quota owner: {', '.join(vacant[:10])}" if vacant else "",
-            f"nodes outside the hierarchy: {', '.join(outside[:10])}" if outside else ""])))
-    starts = [period_start(p, s) for p, s in zip(
-        usable["period"], usable["start_date"] if "start_date" in usable else [None] * len(usable))]
+        folder.note(
+            f"{len(skipped)} quota row(s) not exported: "
+            + "; ".join(
+                filter(
+                    None,
+                    [
+                        f"vacant territories without a quota owner: {', '.join(vacant[:10])}"
+                        if vacant
+                        else "",
+                        f"nodes outside the hierarchy: {', '.join(outside[:10])}"
+                        if outside
+                        else "",
+                    ],
+                )
+            )
+        )
+    starts = [
+        period_start(p, s)
+        for p, s in zip(
+            usable["period"],
+            usable["start_date"] if "start_date" in usable else [None] * len(usable),
+        )
+    ]
     dev = [names.territory[t] for t in usable["node_id"]]
     emails = [owner_of[t] for t in usable["node_id"]]
-    keys = pd.DataFrame({"Territory2DeveloperName": dev, "QuotaOwnerEmail": emails,
-                         "Period": usable["period"].to_numpy(), "StartDate": starts,
-                         "QuotaAmount": usable["quota"].to_numpy(), "CurrencyIsoCode": currency,
-                         "ForecastingTypeId": forecasting_type_id or ""})
+    keys = pd.DataFrame(
+        {
+            "Territory2DeveloperName": dev,
+            "QuotaOwnerEmail": emails,
+            "Period": usable["period"].to_numpy(),
+            "StartDate": starts,
+            "QuotaAmount": usable["quota"].to_numpy(),
+            "CurrencyIsoCode": currency,
+            "ForecastingTypeId": forecasting_type_id or "",
+        }
+    )
     user_ids = ids.resolve("users", emails, "user email")
     territory_ids = ids.resolve("territory_ids", dev, "Territory2 DeveloperName")
     id_frame = None
     if user_ids is not None and territory_ids is not None and forecasting_type_id:
-        id_frame = pd.DataFrame({"QuotaOwnerId": user_ids, "Territory2Id": territory_ids,
-                                 "ForecastingTypeId": forecasting_type_id, "StartDate": starts,
-                                 "QuotaAmount": usable["quota"].to_numpy(), "CurrencyIsoCode": currency})
-    missing = [m for m, v in (("users", user_ids), ("territory_ids", territory_ids),
-                              ("forecasting_type_id", forecasting_type_id)) if not v]
-    _pair(folder, "08_forecasting_quotas", keys, id_frame,
-          "ForecastingQuota insert, one row per owner × period (load after activation)", [], pending, missing)
+        id_frame = pd.DataFrame(
+            {
+                "QuotaOwnerId": user_ids,
+                "Territory2Id": territory_ids,
+                "ForecastingTypeId": forecasting_type_id,
+                "StartDate": starts,
+                "QuotaAmount": usable["quota"].to_numpy(),
+                "CurrencyIsoCode": currency,
+            }
+        )
+    missing = [
+        m
+        for m, v in (
+            ("users", user_ids),
+            ("territory_ids", territory_ids),
+            ("forecasting_type_id", forecasting_type_id),
+        )
+        if not v
+    ]
+    _pair(
+        folder,
+        "08_forecasting_quotas",
+        keys,
+        id_frame,
+        "ForecastingQuota insert, one row per owner × period (load after activation)",
+        [],
+        pending,
+        missing,
+    )
 
 
 LOAD_ORDER = """\
-1. Deploy `metadata/` with the Metadata API (e.g. `sf project deploy start --metadata-dir metadata`).
+1. Deploy `metadata/` with the Metadata API
+   (e.g. `sf project deploy start --metadata-dir metadata`).
    It creates the territory types, the model **in Planning state** and the territories (parents
    are retried after children, so one package is enough). The deploy fails if an *Archived* model
    has the same DeveloperName.
@@ -427,21 +684,34 @@ def write_salesforce(
     plan = build_plan(result)
     names = _Names(plan, model_name or result.scenario.name)
     if model_name and names.model != model_name:
-        folder.note(f"Model name '{model_name}' is not a valid DeveloperName; used '{names.model}'.")
+        folder.note(
+            f"Model name '{model_name}' is not a valid DeveloperName; used '{names.model}'."
+        )
     ids = _Ids(users, territory_ids, account_ids, account_key_column)
     pending: list[str] = []
-    _write_package(folder, plan, names, model_label or result.scenario.name, api_version,
-                   result.scenario.description)
+    _write_package(
+        folder,
+        plan,
+        names,
+        model_label or result.scenario.name,
+        api_version,
+        result.scenario.description,
+    )
     members = user_members(plan, result, include_users, "Salesforce user associations")
     owners = None
     if members is None:
-        folder.note("No rep emails, so no user association, forecast manager or quota files were written.")
+        folder.note(
+            "No rep emails, so no user association, forecast manager or quota files were written."
+        )
     else:
         owners = _user_files(folder, plan, members, names, ids, rep_role, manager_role, pending)
     _account_associations(folder, plan, names, ids, current_associations, pending)
     _quota_files(folder, plan, owners, names, ids, forecasting_type_id, currency, pending)
     folder.section("Load order", LOAD_ORDER.format(model=names.model))
     if pending:
-        folder.section("Lookups to resolve", "Only the `_keys` files were written for these; give the "
-                       "id-mapping CSVs to get the Id files:\n\n" + "\n".join(f"- {p}" for p in pending))
+        folder.section(
+            "Lookups to resolve",
+            "Only the `_keys` files were written for these; give the "
+            "id-mapping CSVs to get the Id files:\n\n" + "\n".join(f"- {p}" for p in pending),
+        )
     folder.notes.extend(plan.notes)
