@@ -34,7 +34,7 @@ def changed_accounts(result_a: Result, result_b: Result) -> pd.DataFrame:
         "name": diff["name"] if "name" in diff else diff["account_id"],
         "lat": diff["lat"], "lon": diff["lon"],
         "from": diff["territory_id"], "to": diff["territory_id_b"],
-        "reason": diff["reason_b"] if "reason_b" in diff else "",
+        "reason": diff.get("reason_b", ""),
     })
 
 

@@ -83,11 +83,10 @@ def kpi_table(row: pd.Series, metrics: list[str], quota: float | None) -> str:
         ("Accounts", format_number(row.get("accounts"))),
     ]
     for metric in metrics:
-        lines.append((
-            safe_text(metric),
-            f"{format_number(row[f'{metric}_total'])} / target "
-            f"{format_number(row[f'{metric}_target'])} ({format_share(row[f'{metric}_deviation'])})",
-        ))
+        total = format_number(row[f"{metric}_total"])
+        target = format_number(row[f"{metric}_target"])
+        deviation = format_share(row[f"{metric}_deviation"])
+        lines.append((safe_text(metric), f"{total} / target {target} ({deviation})"))
     if "travel_km" in row:
         lines.append(("Travel", f"{format_number(row['travel_km'])} km"))
     if "capacity" in row and pd.notna(row["capacity"]):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import folium
@@ -50,13 +50,13 @@ def _read_asset(path: Path) -> bytes:
     return path.read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def js_uri(path: Path) -> str:
     """The JavaScript file at ``path`` as a ``data:text/javascript`` URI."""
     return _data_uri("text/javascript", _read_asset(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def css_uri(path: Path) -> str:
     """The stylesheet at ``path`` as a ``data:text/css`` URI, its relative PNGs inlined."""
     css = _read_asset(path).decode("utf-8")

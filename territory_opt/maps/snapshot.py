@@ -16,6 +16,7 @@ from pathlib import Path
 
 CHROMIUM_ENV = "TERRITORY_OPT_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
 NO_NETWORK_RULE = "MAP * ~NOTFOUND, EXCLUDE localhost"
 
 
@@ -24,7 +25,7 @@ class ChromiumNotFoundError(RuntimeError):
 
 
 def find_chromium() -> str:
-    """Path of the Chromium binary: $TERRITORY_OPT_CHROMIUM, else the first on PATH."""
+    """Path of the Chromium binary: $TERRITORY_OPT_CHROMIUM, else on PATH, else Debian's."""
     configured = os.environ.get(CHROMIUM_ENV)
     if configured:
         if Path(configured).is_file() and os.access(configured, os.X_OK):
@@ -34,8 +35,8 @@ def find_chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    if Path("/usr/bin/chromium").is_file():
-        return "/usr/bin/chromium"
+    if DEBIAN_CHROMIUM.is_file():
+        return str(DEBIAN_CHROMIUM)
     raise ChromiumNotFoundError(
         "Chromium is needed to render maps headless but was not found. Install Debian's "
         "package: `sudo apt-get install -y chromium` (or set TERRITORY_OPT_CHROMIUM)."

@@ -86,9 +86,10 @@ def grid_result(
     minx, miny = xs[jj], ys[ii]
     geoms = shapely.box(minx, miny, xs[jj + 1], ys[ii + 1])  # shared edges are bit-identical
     cx, cy = minx + cell_deg / 2, miny + cell_deg / 2
-    units = gpd.GeoDataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx},
-                             geometry=geoms if with_polygons else None, crs="EPSG:4326")
-    if not with_polygons:
+    if with_polygons:
+        units = gpd.GeoDataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx},
+                                 geometry=geoms, crs="EPSG:4326")
+    else:
         units = pd.DataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx, "geometry": None})
     right = (jj < cols - 1)
     up = (ii < rows - 1)
