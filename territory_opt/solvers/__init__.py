@@ -1,0 +1,26 @@
+"""Solver entry point: ``solve(problem, options) -> Solution``.
+
+Unit-level design (contiguity, free centres, or cut-edge compactness) goes to
+``districting.solve_districting``; everything else to the fixed-centre assignment model
+(``assignment.solve_assignment``: HiGHS via MathOpt or CP-SAT).
+Raises InfeasibleError (with plain-words reasons) or NoSolutionError.
+"""
+
+from __future__ import annotations
+
+from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers.base import Solution, SolveOptions
+
+__all__ = ["solve", "Solution", "SolveOptions"]
+
+
+def solve(problem: AlignmentProblem, options: SolveOptions | None = None) -> Solution:
+    """Solve an alignment problem with the engine its shape calls for."""
+    options = options or SolveOptions()
+    if problem.contiguous or problem.centers == "free" or problem.compactness == "cut_edges":
+        from territory_opt.solvers.districting import solve_districting
+
+        return solve_districting(problem, options)
+    from territory_opt.solvers.assignment import solve_assignment
+
+    return solve_assignment(problem, options)

@@ -1,0 +1,156 @@
+"""Solve the Zoltners–Sinha assignment model (fixed centres, no contiguity).
+
+Pipeline:
+1. fast infeasibility pre-checks (``explain.precheck``);
+2. candidate pairs: the K nearest allowed territories per item (+ current, + reach repair);
+3. LP relaxation with HiGHS and column generation: pairs whose Lagrangian cost beats an
+   item's best candidate are added and the LP re-solved (≤ ``PRICING_ROUNDS``); the LP duals
+   give a lower bound valid over ALL allowed pairs (``lagrangian_bound``);
+4. warm start: the LP rounded, repaired to feasibility, then improved by cost descent;
+5. the MIP engine (HiGHS via MathOpt, or CP-SAT) from that plan, in the remaining time;
+6. honest figures: objective recomputed from the plan; bound = max(global Lagrangian bound,
+   the engine's bound when the candidates are complete); OPTIMAL only when the engine proved
+   it over complete candidates, or the gap to the global bound is within ``relative_gap``.
+Infeasible with pruned candidates is retried with every allowed pair before it is declared.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from territory_opt.errors import InfeasibleError, NoSolutionError
+from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import explain
+from territory_opt.solvers.assignment_cpsat import run_cpsat
+from territory_opt.solvers.assignment_highs import EngineResult, run_highs
+from territory_opt.solvers.assignment_model import (
+    DEFAULT_CANDIDATES, Candidates, allowed_pairs, lagrangian_bound, objective, price_pairs,
+    relative_gap, select_candidates)
+from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
+
+PRICING_ROUNDS = 4
+LP_SHARE = 0.5  # at most this share of the time limit goes to the LP phase
+
+
+def choose_engine(problem: AlignmentProblem, options: SolveOptions) -> str:
+    """``auto``: CP-SAT when a deterministic plan is asked for (HiGHS has no deterministic
+    time budget), HiGHS otherwise (LP-based MIP closes the gap of this LP-tight model; see
+    benchmarks/results/alignment.md)."""
+    if options.engine != "auto":
+        return options.engine
+    return "cpsat" if options.deterministic else "highs"
+
+
+def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions,
+              deadline: float) -> tuple[EngineResult, Candidates, float | None, int]:
+    """LP relaxation with column generation; returns the LP, final candidates, global bound."""
+    best_bound, rounds, lp = None, 0, None
+    for rounds in range(1, PRICING_ROUNDS + 2):
+        budget = 10 * options.time_limit if options.deterministic else \
+            max(deadline - time.monotonic(), 0.5)
+        lp = run_highs(problem, cand, integer=False, time_limit=budget, seed=options.seed)
+        if lp.multipliers is None:
+            break
+        bound, reduced = lagrangian_bound(problem, lp.multipliers)
+        best_bound = bound if best_bound is None else max(best_bound, bound)
+        if cand.complete or rounds > PRICING_ROUNDS or lp.status != "OPTIMAL":
+            break
+        priced = price_pairs(cand, reduced)
+        if priced is None:
+            break
+        cand = priced
+    return lp, cand, best_bound, rounds
+
+
+def _engine_run(engine: str, problem: AlignmentProblem, cand: Candidates, hint, options,
+                time_limit: float) -> EngineResult:
+    if engine == "cpsat":
+        budget = options.time_limit if options.deterministic else time_limit
+        return run_cpsat(problem, cand, time_limit=budget, seed=options.seed,
+                         deterministic=options.deterministic, workers=options.workers,
+                         relative_gap=options.relative_gap, hint=hint,
+                         progress=options.progress)
+    return run_highs(problem, cand, integer=True, time_limit=time_limit,
+                     relative_gap=options.relative_gap, seed=options.seed, hint=hint)
+
+
+def _complete(problem: AlignmentProblem) -> Candidates:
+    return Candidates.from_mask(allowed_pairs(problem), True, problem.n_territories)
+
+
+def _infeasible(problem: AlignmentProblem, deadline: float) -> InfeasibleError:
+    return InfeasibleError(explain.explain_infeasibility(
+        problem, time_limit=max(deadline - time.monotonic(), 5.0)))
+
+
+def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Solution:
+    """Solve the fixed-centre assignment model (see the module docstring)."""
+    started = time.monotonic()
+    deadline = started + options.time_limit
+    reasons = explain.precheck(problem)
+    if reasons:
+        raise InfeasibleError(reasons)
+    engine = choose_engine(problem, options)
+    notes: list[str] = []
+    per_item = getattr(options, "candidates", None) or DEFAULT_CANDIDATES
+    cand = select_candidates(problem, per_item)
+    lp, cand, global_bound, rounds = _lp_phase(problem, cand, options,
+                                               started + LP_SHARE * options.time_limit)
+    if lp.status == "INFEASIBLE" and not cand.complete:
+        notes.append("the nearest-candidate model was infeasible; retried with every pair")
+        cand = _complete(problem)
+        lp, cand, global_bound, rounds = _lp_phase(problem, cand, options, deadline)
+    if lp.status == "INFEASIBLE":
+        raise _infeasible(problem, deadline)
+    start = lp.assignment if lp.assignment is not None else greedy_start(problem, cand)
+    start = repair(problem, cand, start)
+    start_feasible = violation(problem, start) <= 1e-9
+    if start_feasible:
+        start = improve(problem, cand, start)
+        if options.progress:
+            options.progress({"objective": objective(problem, start), "bound": global_bound,
+                              "seconds": time.monotonic() - started, "engine": "warm start"})
+    result = EngineResult("UNKNOWN", None, None)
+    if engine != "local":
+        remaining = max(deadline - time.monotonic(), 1.0)
+        result = _engine_run(engine, problem, cand, start, options, remaining)
+        if result.status == "INFEASIBLE" and not cand.complete:
+            notes.append("the nearest-candidate model was infeasible; retried with every pair")
+            cand = _complete(problem)
+            result = _engine_run(engine, problem, cand, start if start_feasible else None,
+                                 options, max(deadline - time.monotonic(), 1.0))
+        if result.status == "INFEASIBLE":
+            raise _infeasible(problem, deadline)
+
+    plans = [(objective(problem, result.assignment), result.assignment, engine)] \
+        if result.assignment is not None else []
+    if start_feasible:
+        plans.append((objective(problem, start), start, "warm start"))
+    if not plans:
+        raise NoSolutionError(f"no feasible plan found within {options.time_limit:g} s "
+                              f"({engine}); raise the time limit or loosen tolerances")
+    value, assignment, source = min(plans, key=lambda plan: plan[0])
+    bounds = [b for b in (global_bound, result.bound if cand.complete else None) if b is not None]
+    bound = min(max(bounds), value) if bounds else None
+    gap = relative_gap(value, bound)
+    proved = result.status == "OPTIMAL" and cand.complete and source == engine
+    status = "OPTIMAL" if proved or (gap is not None and gap <= options.relative_gap) \
+        else "FEASIBLE"
+    if not cand.complete:
+        notes.append(f"candidates: {cand.size} item-territory pairs ({per_item} nearest per "
+                     f"item + {rounds - 1} pricing round(s)); the bound covers all pairs")
+    if engine != "local" and source == "warm start":
+        notes.append(f"{engine} did not improve on the LP-rounding warm start")
+    if options.progress:
+        options.progress({"objective": value, "bound": bound,
+                          "seconds": time.monotonic() - started, "engine": engine})
+    return Solution(
+        assignment=np.asarray(assignment, np.int64), status=status, objective=value,
+        bound=bound, gap=gap, solve_seconds=time.monotonic() - started, engine=engine,
+        log=result.log,
+        stats={"notes": notes, "candidate_pairs": cand.size, "candidates_complete":
+               cand.complete, "engine_status": result.status, "plan_source": source,
+               "lp_bound": global_bound, "engine_bound": result.bound, **result.stats})

@@ -1,0 +1,221 @@
+"""Shared pieces of the Zoltners–Sinha assignment model: candidate pairs, plan evaluation.
+
+Model (both engines): binary x[i, t] for candidate pairs only; each item in exactly one
+territory; per territory t and metric m, ``lower[t, m] <= Σ_i weights[i, m]·x[i, t] <=
+upper[t, m]`` (hard) or soft with penalty ``soft_penalty[m]`` per unit of fractional
+deviation (deviation / target) beyond the band; ``Σ workload·x[i, t] <= capacity[t]``;
+``Σ_i move_weight[i]·(1 − x[i, current[i]]) <= max_moved`` (items with a current territory);
+minimise ``Σ cost·x + move_penalty·moved weight + soft penalties``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from territory_opt.problem import AlignmentProblem
+
+DEFAULT_CANDIDATES = 12
+REACH_MARGIN = 1.5  # each territory's candidates must be able to reach 1.5 × its upper bound
+
+
+def allowed_pairs(problem: AlignmentProblem) -> np.ndarray:
+    """(n, k) bool: pairs permitted by eligibility and locks (a locked item has one pair)."""
+    n, k = problem.n_items, problem.n_territories
+    allowed = np.ones((n, k), bool) if problem.eligible is None else problem.eligible.copy()
+    locked = np.flatnonzero(problem.locked >= 0)
+    allowed[locked] = False
+    allowed[locked, problem.locked[locked]] = True
+    return allowed
+
+
+def pair_costs(problem: AlignmentProblem) -> np.ndarray:
+    """(n, k) objective cost of each pair: compactness cost + move penalty when leaving current."""
+    cost = np.asarray(problem.cost, float)
+    if problem.move_penalty <= 0:
+        return cost
+    has_current = problem.current >= 0
+    leaving = np.where(has_current, problem.move_penalty * problem.move_weight, 0.0)
+    cost = cost + leaving[:, None]
+    rows = np.flatnonzero(has_current)
+    cost[rows, problem.current[rows]] -= leaving[rows]
+    return cost
+
+
+@dataclass
+class Candidates:
+    """Candidate pairs, sorted by item: ``item[p]``, ``terr[p]``; ``start[i]:start[i+1]``."""
+
+    item: np.ndarray
+    terr: np.ndarray
+    start: np.ndarray
+    complete: bool  # every allowed pair is a candidate
+    per_item: int   # K asked for
+    mask: np.ndarray  # (n, k) bool
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray, complete: bool, per_item: int) -> Candidates:
+        item, terr = np.nonzero(mask)
+        start = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+        return cls(item.astype(np.int64), terr.astype(np.int64), start, complete, per_item, mask)
+
+    @property
+    def n_territories(self) -> int:
+        return self.mask.shape[1]
+
+    @property
+    def size(self) -> int:
+        return len(self.item)
+
+    def index_of(self, item: np.ndarray, terr: np.ndarray) -> np.ndarray:
+        """Pair index of (item, terr), or -1 when not a candidate."""
+        key = self.item * self.n_territories + self.terr
+        query = np.asarray(item) * self.n_territories + np.asarray(terr)
+        pos = np.clip(np.searchsorted(key, query), 0, max(len(key) - 1, 0))
+        return np.where(key[pos] == query, pos, -1) if len(key) else np.full(query.shape, -1)
+
+
+def select_candidates(problem: AlignmentProblem, per_item: int | None) -> Candidates:
+    """The ``per_item`` nearest allowed territories of every item, plus its current one,
+    plus nearest extra items for any territory whose candidates could not reach
+    ``REACH_MARGIN × upper`` of a hard metric (or its lower bound, when that is all there is).
+
+    Nearest = lowest cost (distance when the cost is flat). ``per_item=None`` or ≥ k keeps all.
+    """
+    allowed = allowed_pairs(problem)
+    n, k = allowed.shape
+    if per_item is None or per_item >= k:
+        return Candidates.from_mask(allowed, True, k)
+    key = pair_costs(problem)
+    if np.ptp(key) == 0:
+        key = np.asarray(problem.distance_km, float)
+    key = np.where(allowed, key, np.inf)
+    nearest = np.argpartition(key, per_item - 1, axis=1)[:, :per_item]
+    mask = np.zeros((n, k), bool)
+    np.put_along_axis(mask, nearest, True, axis=1)
+    rows = np.flatnonzero(problem.current >= 0)
+    mask[rows, problem.current[rows]] = True
+    mask &= allowed
+    hard = ~np.asarray(problem.soft, bool)
+    weights = np.asarray(problem.weights, float)[:, hard]
+    full_reach = allowed.T.astype(float) @ weights
+    need = np.minimum(full_reach, REACH_MARGIN * problem.upper[:, hard])
+    reach = mask.T.astype(float) @ weights
+    for t in np.flatnonzero((reach < need - 1e-9).any(axis=1)):
+        pool = np.flatnonzero(allowed[:, t] & ~mask[:, t])
+        order = pool[np.argsort(key[pool, t], kind="stable")]
+        gained = reach[t] + np.cumsum(weights[order], axis=0)
+        short = (gained < need[t] - 1e-9).any(axis=1)
+        take = int(np.argmin(short)) + 1 if not short.all() else len(order)
+        mask[order[:take], t] = True
+    complete = bool((mask == allowed).all())
+    return Candidates.from_mask(mask, complete, per_item)
+
+
+def loads(problem: AlignmentProblem, assignment: np.ndarray) -> np.ndarray:
+    """(k, m) metric totals per territory for a plan."""
+    k = problem.n_territories
+    weights = np.asarray(problem.weights, float)
+    return np.stack([np.bincount(assignment, weights=weights[:, m], minlength=k)
+                     for m in range(weights.shape[1])], axis=1) if weights.shape[1] else \
+        np.zeros((k, 0))
+
+
+def moved_weight(problem: AlignmentProblem, assignment: np.ndarray) -> float:
+    """Σ move_weight of items that leave their current territory."""
+    moved = (problem.current >= 0) & (assignment != problem.current)
+    return float(problem.move_weight[moved].sum())
+
+
+def soft_deviation_penalty(problem: AlignmentProblem, territory_loads: np.ndarray) -> float:
+    """Σ over soft metrics of penalty × (fractional deviation beyond the band)."""
+    soft = np.asarray(problem.soft, bool)
+    if not soft.any():
+        return 0.0
+    excess = np.maximum(territory_loads - problem.upper, 0) + np.maximum(
+        problem.lower - territory_loads, 0)
+    fraction = excess / np.maximum(problem.targets, 1e-12)
+    return float((fraction[:, soft] * problem.soft_penalty[soft]).sum())
+
+
+def objective(problem: AlignmentProblem, assignment: np.ndarray) -> float:
+    """The model objective of a plan, recomputed in floating point from the problem arrays."""
+    n = problem.n_items
+    value = float(np.asarray(problem.cost, float)[np.arange(n), assignment].sum())
+    value += problem.move_penalty * moved_weight(problem, assignment)
+    return value + soft_deviation_penalty(problem, loads(problem, assignment))
+
+
+def relative_gap(objective_value: float, bound: float | None) -> float | None:
+    """(objective − bound) / max(|objective|, 1e-9), at least 0."""
+    if bound is None:
+        return None
+    return max(0.0, (objective_value - bound) / max(abs(objective_value), 1e-9))
+
+
+@dataclass
+class Multipliers:
+    """Non-negative Lagrange multipliers of the side constraints, each in "≤" orientation.
+
+    ``upper``/``lower`` (k, m): on load ≤ upper and load ≥ lower; ``capacity`` (k,);
+    ``move``: on the move cap.
+    """
+
+    upper: np.ndarray
+    lower: np.ndarray
+    capacity: np.ndarray
+    move: float
+
+
+def lagrangian_bound(problem: AlignmentProblem, multipliers: Multipliers
+                     ) -> tuple[float, np.ndarray]:
+    """A valid lower bound on the optimum over ALL allowed pairs (not just candidates).
+
+    Dualise balance, capacity and the move cap; what is left splits per item into a
+    minimum over its allowed territories:
+    L = Σ_i min_t [c_it + Σ_m (u_tm − l_tm)·w_im + cap_t·workload_i + μ·mw_i·[t ≠ cur_i]]
+        − Σ u·upper + Σ l·lower − Σ cap·capacity − μ·max_moved.
+    Soft rows' multipliers are clipped to their penalty per unit (else the bound is −∞).
+    Returns the bound and the (n, k) Lagrangian costs (inf where not allowed).
+    """
+    weights = np.asarray(problem.weights, float)
+    up, lo = multipliers.upper.copy(), multipliers.lower.copy()
+    soft = np.asarray(problem.soft, bool)
+    if soft.any():
+        per_unit = problem.soft_penalty[None, :] / np.maximum(problem.targets, 1e-12)
+        up[:, soft] = np.minimum(up[:, soft], per_unit[:, soft])
+        lo[:, soft] = np.minimum(lo[:, soft], per_unit[:, soft])
+    reduced = pair_costs(problem) + weights @ (up - lo).T
+    constant = float(-(up * problem.upper).sum() + (lo * problem.lower).sum())
+    if problem.capacity is not None and problem.workload is not None:
+        cap = np.where(np.isfinite(problem.capacity), multipliers.capacity, 0.0)
+        reduced += np.outer(problem.workload, cap)
+        constant -= float((cap * np.nan_to_num(problem.capacity)).sum())
+    if problem.max_moved is not None and multipliers.move > 0:
+        rows = np.flatnonzero(problem.current >= 0)
+        charge = multipliers.move * problem.move_weight[rows]
+        reduced[rows] += charge[:, None]
+        reduced[rows, problem.current[rows]] -= charge
+        constant -= multipliers.move * problem.max_moved
+    reduced = np.where(allowed_pairs(problem), reduced, np.inf)
+    return float(reduced.min(axis=1).sum() + constant), reduced
+
+
+def price_pairs(cand: Candidates, reduced: np.ndarray, per_item: int = 3) -> Candidates | None:
+    """Column generation step: add, per item, up to ``per_item`` non-candidate pairs whose
+    Lagrangian cost beats the item's best candidate. None when no pair prices out (then the
+    restricted LP is the LP over all allowed pairs and its bound is global)."""
+    best_candidate = np.where(cand.mask, reduced, np.inf).min(axis=1)
+    outside = np.where(cand.mask, np.inf, reduced)
+    improving = outside < best_candidate[:, None] - 1e-9 * np.maximum(1.0, np.abs(
+        best_candidate[:, None]))
+    if not improving.any():
+        return None
+    rows = np.flatnonzero(improving.any(axis=1))
+    take = min(per_item, outside.shape[1])
+    best = np.argpartition(outside[rows], take - 1, axis=1)[:, :take]
+    mask = cand.mask.copy()
+    chosen = np.take_along_axis(improving[rows], best, axis=1)
+    mask[np.repeat(rows, take)[chosen.ravel()], best.ravel()[chosen.ravel()]] = True
+    return Candidates.from_mask(mask, False, cand.per_item)

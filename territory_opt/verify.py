@@ -1,0 +1,92 @@
+"""Independent plan checker: recomputes every hard rule from the problem arrays alone.
+
+It shares no code with the solvers, so a solver bug cannot hide behind it.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from territory_opt.problem import AlignmentProblem
+
+RELATIVE_TOLERANCE = 1e-7  # float slack on balance, capacity and move-cap comparisons
+
+
+def _over(value: float, limit: float) -> bool:
+    return value > limit + RELATIVE_TOLERANCE * max(1.0, abs(limit))
+
+
+def _under(value: float, limit: float) -> bool:
+    return value < limit - RELATIVE_TOLERANCE * max(1.0, abs(limit))
+
+
+def check_plan(problem: AlignmentProblem, assignment, centers=None) -> list[str]:
+    """Human-readable violations of the hard constraints by a plan (empty list = valid).
+
+    Checks: one valid territory per item; locks; eligibility; hard balance bounds; capacity;
+    the move cap; contiguity over ``edges`` when ``problem.contiguous`` (each non-empty
+    territory one connected piece, containing its centre item when ``centers`` is given).
+    """
+    n, k = problem.n_items, problem.n_territories
+    ids, tids = problem.item_ids, problem.territory_ids
+    plan = np.asarray(assignment)
+    if plan.shape != (n,):
+        return [f"the plan has {plan.size} entries for {n} items"]
+    if not np.issubdtype(plan.dtype, np.integer):
+        return ["the plan's territory indices are not integers"]
+    bad = np.flatnonzero((plan < 0) | (plan >= k))
+    if bad.size:
+        return [f"item {ids[i]} has no valid territory (index {plan[i]})" for i in bad[:20]]
+    problems: list[str] = []
+    for i in np.flatnonzero((problem.locked >= 0) & (plan != problem.locked))[:20]:
+        problems.append(f"item {ids[i]} is locked to {tids[problem.locked[i]]} "
+                        f"but placed in {tids[plan[i]]}")
+    if problem.eligible is not None:
+        for i in np.flatnonzero(~np.asarray(problem.eligible, bool)[np.arange(n), plan])[:20]:
+            problems.append(f"item {ids[i]} is not eligible for {tids[plan[i]]}")
+    for m, name in enumerate(problem.metric_names):
+        if problem.soft[m]:
+            continue
+        load = np.zeros(k)
+        for i in range(n):
+            load[plan[i]] += problem.weights[i, m]
+        for t in range(k):
+            lo = problem.targets[t, m] * (1 - problem.tolerances[m])
+            hi = problem.targets[t, m] * (1 + problem.tolerances[m])
+            if _over(load[t], hi) or _under(load[t], lo):
+                problems.append(f"{tids[t]}: {name} {load[t]:,.2f} outside [{lo:,.2f}, {hi:,.2f}]")
+    if problem.capacity is not None and problem.workload is not None:
+        work = np.bincount(plan, weights=np.asarray(problem.workload, float), minlength=k)
+        for t in range(k):
+            if np.isfinite(problem.capacity[t]) and _over(work[t], problem.capacity[t]):
+                problems.append(f"{tids[t]}: workload {work[t]:,.2f} above capacity "
+                                f"{problem.capacity[t]:,.2f}")
+    if problem.max_moved is not None:
+        moved = sum(float(problem.move_weight[i]) for i in range(n)
+                    if problem.current[i] >= 0 and plan[i] != problem.current[i])
+        if _over(moved, problem.max_moved):
+            problems.append(f"moved {moved:,.2f} exceeds the move cap {problem.max_moved:,.2f}")
+    if problem.contiguous:
+        problems += _contiguity(problem, plan, centers)
+    return problems
+
+
+def _contiguity(problem: AlignmentProblem, plan: np.ndarray, centers) -> list[str]:
+    if problem.edges is None:
+        return ["contiguity was asked for but the problem has no adjacency edges"]
+    graph = nx.Graph()
+    graph.add_nodes_from(range(problem.n_items))
+    graph.add_edges_from((int(a), int(b)) for a, b in np.asarray(problem.edges))
+    problems = []
+    for t, tid in enumerate(problem.territory_ids):
+        members = np.flatnonzero(plan == t)
+        if members.size == 0:
+            continue
+        pieces = nx.number_connected_components(graph.subgraph(members.tolist()))
+        if pieces > 1:
+            problems.append(f"{tid} is split into {pieces} disconnected pieces")
+        if centers is not None and plan[int(centers[t])] != t:
+            problems.append(f"{tid}'s centre item {problem.item_ids[int(centers[t])]} "
+                            f"is not in {tid}")
+    return problems
