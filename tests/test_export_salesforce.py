@@ -11,6 +11,8 @@ from test_export_helpers import ACCOUNTS, make_result
 from territory_opt.errors import InputError
 from territory_opt.export import export_result
 from territory_opt.export.salesforce import DEVELOPER_NAME
+from territory_opt.quota import plan_quotas
+from territory_opt.scenarios.config import QuotaConfig
 
 NS = {"m": "http://soap.sforce.com/2006/04/metadata"}
 USER_IDS = {
@@ -165,7 +167,7 @@ def test_id_mappings_fill_the_data_loader_files(tmp_path):
     assert t1["QuotaAmount"].astype(float).sum() == pytest.approx(420_000)
     assert set(t1["QuotaOwnerId"]) == {USER_IDS["ann@example.com"]}
     # vacant nodes (no owner) are reported, not silently dropped
-    assert "without a quota owner: T3, US, WEST" in (folder / "README.md").read_text()
+    assert "(no owner) left out: T3, US, WEST." in (folder / "README.md").read_text()
 
 
 def test_partial_mapping_is_an_error_naming_the_mapping_file(tmp_path):
@@ -269,3 +271,65 @@ def test_odd_ids_and_names_become_valid_unique_developer_names(tmp_path):
         and names["Über__Süd_"] == "Uber_Sud"
     )
     assert all(DEVELOPER_NAME.match(n) for n in names.values())
+
+
+def _with_engine_quotas(result, seasonality: str):
+    """Quotas from the real quota engine (leaf reps only; it cascades to rep nodes)."""
+    leaf = pd.DataFrame(
+        {
+            "territory_id": ["T1", "T2", "T3"],
+            "potential": [410.0, 205.0, 318.0],
+            "sales_ly": [300.0, 200.0, 250.0],
+        }
+    )
+    reps = result.dataset.reps[result.dataset.reps["territory_id"].isin(leaf["territory_id"])]
+    config = QuotaConfig(
+        total=1_000_000,
+        seasonality=seasonality,
+        round_to=1000,
+        fiscal_year_start="2027-02-01",
+        simulation={"draws": 0},
+    )
+    plan = plan_quotas(result.dataset.territories, leaf, reps, config)
+    result.quotas = plan.quotas
+    result.extras["quota_periods"] = plan.periods
+    return plan
+
+
+def test_engine_quotas_rep_rows_win_over_their_territory_rows(tmp_path):
+    result = make_result(tmp_path)
+    plan = _with_engine_quotas(result, "quarter")
+    export_result(
+        result,
+        "salesforce",
+        tmp_path / "out",
+        **_mappings(tmp_path),
+        forecasting_type_id=FORECASTING_TYPE,
+    )
+    folder = tmp_path / "out" / "salesforce"
+    keys = _read(folder / "08_forecasting_quotas_keys.csv")
+    assert not keys.duplicated(["Territory2DeveloperName", "QuotaOwnerEmail", "StartDate"]).any()
+    assert set(keys["StartDate"]) == {"2027-02-01", "2027-05-01", "2027-08-01", "2027-11-01"}
+    periods = plan.periods.assign(start=plan.periods["start_date"].astype(str))
+    for rep, email, territory in (("R1", "ann@example.com", "T1"), ("R2", "bob@example.com", "T2")):
+        rows = keys[keys["QuotaOwnerEmail"] == email]
+        assert set(rows["Territory2DeveloperName"]) == {territory}
+        expected = periods[periods["node_id"] == rep].set_index("start")["quota"]
+        assert (
+            rows.set_index("StartDate")["QuotaAmount"].astype(float).to_dict() == expected.to_dict()
+        )
+    mia = keys[keys["QuotaOwnerEmail"] == "mia@example.com"]
+    assert set(mia["Territory2DeveloperName"]) == {"EAST"} and len(mia) == 4
+    assert len(keys) == 12
+    assert len(_read(folder / "08_forecasting_quotas.csv")) == 12
+    readme = (folder / "README.md").read_text()
+    assert "rep's own quota row covers" in readme and "no owner) left out: T3, US, WEST" in readme
+
+
+def test_annual_quota_periods_are_not_forecasting_quotas(tmp_path):
+    result = make_result(tmp_path)
+    _with_engine_quotas(result, "none")
+    export_result(result, "salesforce", tmp_path / "out")
+    folder = tmp_path / "out" / "salesforce"
+    assert not list(folder.glob("08_*"))
+    assert "not months or quarters" in (folder / "README.md").read_text()

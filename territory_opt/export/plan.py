@@ -30,8 +30,10 @@ class Plan:
     accounts: account_id, name, unit_id, lat, lon, territory_id, previous_territory_id,
         moved, reason; ordered by account_id.
     units: unit_id, territory_id (or None without units); ordered by unit_id.
-    quotas: node_id, quota (annual; None when the result has none).
-    quota_periods: node_id, period, quota[, start_date] (None when absent).
+    quotas: node_id, level, parent_id, quota (annual; None when the result has none); the
+        quota engine adds rep nodes (level 'rep', parent_id = the rep's leaf territory).
+    quota_periods: node_id, period, quota[, start_date, end_date (exclusive), yyyy-mm-dd]
+        (None when absent).
     """
 
     hierarchy: pd.DataFrame
@@ -228,10 +230,14 @@ def _units(result: Result) -> pd.DataFrame | None:
 def _quotas(result: Result) -> pd.DataFrame | None:
     if result.quotas is None or "quota" not in result.quotas:
         return None
+    q = result.quotas
+    blank = [""] * len(q)
     return pd.DataFrame(
         {
-            "node_id": [cell_text(v) for v in result.quotas["node_id"]],
-            "quota": pd.to_numeric(result.quotas["quota"], errors="coerce").to_numpy(),
+            "node_id": [cell_text(v) for v in q["node_id"]],
+            "level": [_text(v) for v in q["level"]] if "level" in q else blank,
+            "parent_id": [_text(v) for v in q["parent_id"]] if "parent_id" in q else blank,
+            "quota": pd.to_numeric(q["quota"], errors="coerce").to_numpy(),
         }
     )
 
@@ -255,10 +261,11 @@ def _quota_periods(result: Result) -> pd.DataFrame | None:
             "quota": pd.to_numeric(periods["quota"], errors="coerce").to_numpy(),
         }
     )
-    if "start_date" in periods:
-        frame["start_date"] = [
-            cell_text(pd.Timestamp(v)) if _text(v) else "" for v in periods["start_date"]
-        ]
+    for column in ("start_date", "end_date"):
+        if column in periods:
+            frame[column] = [
+                cell_text(pd.Timestamp(v)) if _text(v) else "" for v in periods[column]
+            ]
     return frame.sort_values(["node_id", "period"], kind="stable").reset_index(drop=True)
 
 

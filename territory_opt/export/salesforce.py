@@ -24,6 +24,7 @@ from territory_opt.errors import InputError, InputIssue
 from territory_opt.export.csvsafe import SALESFORCE_ID, lookup, read_key_csv
 from territory_opt.export.folder import ExportFolder
 from territory_opt.export.plan import Plan, build_plan, user_members
+from territory_opt.quota.hierarchy import REP_LEVEL
 from territory_opt.results import Result
 
 DEVELOPER_NAME = re.compile(r"^[A-Za-z](?!.*__)[A-Za-z0-9_]*(?<!_)$")
@@ -530,6 +531,71 @@ def _user_files(
     return owners
 
 
+def _months(start: str, end: str) -> int:
+    (y0, m0), (y1, m1) = (map(int, d.split("-")[:2]) for d in (start, end))
+    return (y1 - y0) * 12 + m1 - m0
+
+
+def _quota_owner_rows(plan: Plan, owners: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Per-period quotas as territory x owner rows, plus notes on what was left out.
+
+    A rep node (level 'rep') is owned by that rep in its parent territory; a territory
+    node by the territory's forecast manager, unless a rep row already covers the same
+    owner, territory and period (the rep row carries ramp and vacancy adjustments).
+    """
+    periods = plan.quota_periods
+    territories = set(plan.hierarchy["territory_id"])
+    manager = dict(zip(owners["territory_id"], owners["email"]))
+    email = dict(zip(plan.members["rep_id"], plan.members["email"]))
+    rep_territory = {}
+    if plan.quotas is not None:
+        reps = plan.quotas[plan.quotas["level"] == REP_LEVEL]
+        rep_territory = dict(zip(reps["node_id"], reps["parent_id"]))
+    starts = [
+        period_start(p, s)
+        for p, s in zip(periods["period"], periods.get("start_date", [""] * len(periods)))
+    ]
+    rows, vacant, outside = [], set(), set()
+    for node, period, start, quota in zip(
+        periods["node_id"], periods["period"], starts, periods["quota"]
+    ):
+        if node in territories:
+            if manager.get(node):
+                rows.append((node, manager[node], period, start, quota, 1))
+            else:
+                vacant.add(node)
+        elif rep_territory.get(node) in territories and email.get(node):
+            rows.append((rep_territory[node], email[node], period, start, quota, 0))
+        else:
+            outside.add(node)
+    frame = pd.DataFrame(
+        rows, columns=["territory_id", "email", "period", "start_date", "quota", "from_territory"]
+    )
+    order = {t: i for i, t in enumerate(plan.hierarchy["territory_id"])}
+    frame["_order"] = frame["territory_id"].map(order)
+    frame = frame.sort_values(["from_territory", "_order", "email", "start_date"], kind="stable")
+    covered = frame.duplicated(["territory_id", "email", "start_date"], keep="first")
+    notes = []
+    if covered.any():
+        notes.append(
+            f"{int(covered.sum())} territory quota row(s) left out: the rep's own quota "
+            "row covers the same owner, territory and period."
+        )
+    if vacant:
+        notes.append(
+            "Quotas of territories without a forecast manager (no owner) left out: "
+            + ", ".join(sorted(vacant)[:10])
+            + "."
+        )
+    if outside:
+        notes.append(
+            "Quotas of nodes outside the territory hierarchy (e.g. company, house) left "
+            "out: " + ", ".join(sorted(outside)[:10]) + "."
+        )
+    frame = frame[~covered].sort_values(["_order", "email", "start_date"], kind="stable")
+    return frame.drop(columns=["_order", "from_territory"]).reset_index(drop=True), notes
+
+
 def _quota_files(
     folder: ExportFolder,
     plan: Plan,
@@ -552,38 +618,21 @@ def _quota_files(
             "written (a quota needs an owner)."
         )
         return
-    owner_of = dict(zip(owners["territory_id"], owners["email"]))
-    nodes = set(names.territory)
-    usable = periods[periods["node_id"].isin(owner_of.keys())]
-    skipped = periods[~periods["node_id"].isin(owner_of.keys())]
-    if len(skipped):
-        outside = sorted(set(skipped["node_id"]) - nodes)
-        vacant = sorted(set(skipped["node_id"]) & nodes)
-        folder.note(
-            f"{len(skipped)} quota row(s) not exported: "
-            + "; ".join(
-                filter(
-                    None,
-                    [
-                        f"vacant territories without a quota owner: {', '.join(vacant[:10])}"
-                        if vacant
-                        else "",
-                        f"nodes outside the hierarchy: {', '.join(outside[:10])}"
-                        if outside
-                        else "",
-                    ],
-                )
+    if "end_date" in periods and "start_date" in periods:
+        lengths = {_months(s, e) for s, e in zip(periods["start_date"], periods["end_date"])}
+        if not lengths <= {1, 3}:
+            folder.note(
+                "Quota periods are not months or quarters, so no ForecastingQuota files were "
+                "written: Salesforce quotas follow the org's monthly or quarterly forecast "
+                "periods (set the scenario's quota seasonality)."
             )
-        )
-    starts = [
-        period_start(p, s)
-        for p, s in zip(
-            usable["period"],
-            usable["start_date"] if "start_date" in usable else [None] * len(usable),
-        )
-    ]
-    dev = [names.territory[t] for t in usable["node_id"]]
-    emails = [owner_of[t] for t in usable["node_id"]]
+            return
+    usable, notes = _quota_owner_rows(plan, owners)
+    for note in notes:
+        folder.note(note)
+    starts = list(usable["start_date"])
+    emails = list(usable["email"])
+    dev = [names.territory[t] for t in usable["territory_id"]]
     keys = pd.DataFrame(
         {
             "Territory2DeveloperName": dev,
