@@ -3,10 +3,14 @@
 Rules for polygons:
 
 - ``rook``: two units are neighbours when they share a border of positive length (the
-  intersection of the two polygons has length > ``min_length``; touching at a single
-  corner point does not count; overlapping polygons count).
+  intersection of the two polygons is longer than ``min_length``). Touching at a single
+  corner point does not count; overlapping polygons count.
 - ``queen``: two units are neighbours when they touch or overlap at all (a shared corner
   point is enough).
+
+Coordinates are first snapped to a grid of a billionth of the data's extent (about 1 cm
+for a continent in degrees), so borders that differ only by floating-point noise match.
+Real gaps and slivers between polygons are not closed.
 
 Candidate pairs come from a shapely STRtree query, so only nearby polygons are
 intersected: tens of thousands of polygons take seconds.
@@ -21,6 +25,7 @@ import pandas as pd
 import shapely
 
 RULES = ("rook", "queen")
+SNAP = 1e-9  # snapping grid as a share of the data's extent
 
 
 def normalise_edges(unit_ids: Sequence[str] | np.ndarray, neighbor_ids: Sequence[str] | np.ndarray
@@ -53,12 +58,17 @@ def adjacency_from_polygons(units_gdf: pd.DataFrame, rule: str = "rook", *,
     present[present] = ~shapely.is_empty(geometry[present].astype(object))
     positions = np.flatnonzero(present)
     geoms = shapely.make_valid(np.array(list(geometry[positions]), dtype=object))
+    if len(geoms):
+        minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+        extent = max(maxx - minx, maxy - miny)
+        if extent > 0:
+            grid = SNAP * extent
+            geoms = shapely.transform(geoms, lambda xy: np.round(xy / grid) * grid)
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right
     left, right = left[keep], right[keep]
     if rule == "rook" and len(left):
-        shared = shapely.intersection(geoms[left], geoms[right])
-        touching = shapely.length(shared) > min_length
+        touching = shapely.length(shapely.intersection(geoms[left], geoms[right])) > min_length
         left, right = left[touching], right[touching]
     return normalise_edges(ids[positions[left]], ids[positions[right]])

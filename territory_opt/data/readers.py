@@ -97,32 +97,47 @@ def _header_names(header: list[str | None], label: str) -> list[str]:
 
 
 def _decode(raw: bytes, label: str) -> str:
-    """Bytes -> text: UTF-8 (BOM or not), UTF-16 with BOM, else Windows-1252 with a warning."""
+    """Bytes -> text: UTF-8 (BOM or not), UTF-16 (BOM or not), else Windows-1252 with a warning.
+
+    Text with NUL bytes that is not UTF-16 is rejected as binary.
+    """
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
+        return _decoded_or_fail(raw, "utf-16", label)
+    if b"\x00" in raw:
+        head = raw[:400]
+        if head[1::2].count(0) >= 0.9 * len(head[1::2]) and 0 not in head[::2]:
+            return _decoded_or_fail(raw, "utf-16-le", label)
+        if head[::2].count(0) >= 0.9 * len(head[::2]) and 0 not in head[1::2]:
+            return _decoded_or_fail(raw, "utf-16-be", label)
+        raise _undecodable(raw, raw.index(b"\x00"), label)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        utf8_error = exc
-    line = raw[: utf8_error.start].count(b"\n") + 1
-    byte = raw[utf8_error.start]
-    if b"\x00" not in raw:
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError:
-            pass
-        else:
-            warnings.warn(
-                f"{label} is not UTF-8 (byte 0x{byte:02x} on line {line}); read it as "
-                "Windows-1252. Save it as 'CSV UTF-8' to be sure accented names are right.",
-                EncodingFallbackWarning, stacklevel=3)
-            return text
-    raise InputError([InputIssue(
-        label, "UTF-8 text (or Windows-1252); the file looks binary or uses another encoding",
-        row=line, value=f"byte 0x{byte:02x}")])
+        position = exc.start
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        raise _undecodable(raw, position, label) from None
+    line = raw[:position].count(b"\n") + 1
+    warnings.warn(
+        f"{label} is not UTF-8 (byte 0x{raw[position]:02x} on line {line}); read it as "
+        "Windows-1252. Save it as "
+        "'CSV UTF-8' to be sure accented names are right.", EncodingFallbackWarning, stacklevel=4)
+    return text
+
+
+def _decoded_or_fail(raw: bytes, encoding: str, label: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _undecodable(raw, exc.start, label) from None
+
+
+def _undecodable(raw: bytes, position: int, label: str) -> InputError:
+    return InputError([InputIssue(
+        label, "text in UTF-8, UTF-16 or Windows-1252 (this looks binary or uses another "
+               "encoding)", row=raw[:position].count(b"\n") + 1,
+        value=f"byte 0x{raw[position]:02x} at offset {position}")])
 
 
 def _delimiter(text: str) -> str:
@@ -162,7 +177,8 @@ def _read_excel(path: Path, label: str, sheet: str | None) -> pd.DataFrame:
             raise InputError([InputIssue(label, "a sheet named in data.sheet that exists: "
                                                 + ", ".join(map(repr, book.sheet_names)),
                                          column="sheet", value=sheet)])
-        raw = book.parse(sheet if sheet is not None else 0, header=None, dtype=object)
+        raw = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, header=None,
+                            dtype=object)
     return _text_frame(raw.to_numpy(dtype=object).tolist(), label)
 
 
@@ -242,7 +258,7 @@ def read_units(path: str | Path, sheet: str | None = None, *,
     Geo files (GeoPackage, GeoJSON, Shapefile or a zipped Shapefile) are read with pyogrio;
     ``sheet`` names the GeoPackage layer (default: the first). Another CRS is reprojected
     to EPSG:4326; a file without a CRS is taken as EPSG:4326 when its coordinates are
-    degrees, else rejected. Tables (CSV, XLSX, Parquet) carry ``lat``/``lon`` columns and
+    degrees; coordinates outside [-180, 180] x [-90, 90] after that are rejected. Tables (CSV, XLSX, Parquet) carry ``lat``/``lon`` columns and
     get an empty geometry column.
     """
     path, label = _existing(path, label)
@@ -259,13 +275,16 @@ def read_units(path: str | Path, sheet: str | None = None, *,
                                             f"({exc})".replace("\n", " "))]) from None
     geometry = raw.geometry
     if geometry.crs is None:
-        minx, miny, maxx, maxy = geometry.total_bounds if len(geometry.dropna()) else (0, 0, 0, 0)
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InputError([InputIssue(label, "a coordinate reference system (the file has "
-                                                "none and its coordinates are not degrees)")])
         geometry = geometry.set_crs(WGS84)
     elif not geometry.crs.equals(WGS84):
         geometry = geometry.to_crs(WGS84)
+    minx, miny, maxx, maxy = geometry.total_bounds if geometry.notna().any() else (0, 0, 0, 0)
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        declared = raw.geometry.crs.to_string() if raw.geometry.crs else "none"
+        raise InputError([InputIssue(
+            label, "coordinates in degrees, or a coordinate reference system that says what they "
+                   f"are (the file's CRS: {declared}; its bounds: {minx:.6g}, {miny:.6g}, "
+                   f"{maxx:.6g}, {maxy:.6g})", column="geometry")])
     rows = pd.RangeIndex(2, len(raw) + 2)
     attributes = _records_frame(pd.DataFrame(raw.drop(columns=raw.geometry.name)), label,
                                 drop_blank_rows=False) if len(raw.columns) > 1 \

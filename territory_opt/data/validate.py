@@ -7,6 +7,7 @@ returned by :mod:`territory_opt.data.readers`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -16,6 +17,7 @@ from territory_opt.data.columns import NumberRule
 from territory_opt.data.readers import NUMBER_PATTERN
 from territory_opt.errors import InputIssue
 
+_NUMBER = re.compile(NUMBER_PATTERN)
 NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
@@ -31,12 +33,18 @@ def to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     ``bad`` marks non-empty cells that are not plain decimal numbers ("1,5", "n/a", "inf").
     """
-    present = values.notna()
-    plain = values.where(present, "").astype(object).str.fullmatch(NUMBER_PATTERN).astype(bool)
-    numbers = pd.Series(np.nan, index=values.index, dtype=float)
-    numbers[plain] = values[plain].astype(float)
-    finite = np.isfinite(numbers.to_numpy())
-    return numbers.where(finite), present & ~(plain & finite)
+    numbers = np.full(len(values), np.nan)
+    bad = np.zeros(len(values), dtype=bool)
+    for position, raw in enumerate(values.to_numpy(dtype=object)):
+        if raw is None:
+            continue
+        if _NUMBER.fullmatch(raw):
+            number = float(raw)
+            if math.isfinite(number):
+                numbers[position] = number
+                continue
+        bad[position] = True
+    return pd.Series(numbers, index=values.index), pd.Series(bad, index=values.index)
 
 
 def parse_numbers(frame: pd.DataFrame, column: str, rule: NumberRule, label: str
@@ -81,14 +89,15 @@ def parse_coordinates(frame: pd.DataFrame, lat_column: str, lon_column: str, lab
     lat_text, lon_text = text(frame, lat_column), text(frame, lon_column)
     lat, lat_bad = to_numbers(lat_text)
     lon, lon_bad = to_numbers(lon_text)
+    suspect = lat_bad | lon_bad | (lat_text.isna() != lon_text.isna()) | (lat.abs() > 90) \
+        | (lon.abs() > 180)
     issues = []
-    for row in frame.index:
+    for row in frame.index[suspect.to_numpy()]:
         found = _coordinate_issues(label, int(row), (lat_column, lat_text[row], lat[row],
                                                      lat_bad[row]),
                                    (lon_column, lon_text[row], lon[row], lon_bad[row]))
-        if found:
-            issues += found
-            lat[row] = lon[row] = np.nan
+        issues += found
+        lat[row] = lon[row] = np.nan
     return lat, lon, issues
 
 
