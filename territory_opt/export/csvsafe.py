@@ -52,6 +52,17 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+def text_values(series: pd.Series, strip: bool = True) -> list[str]:
+    """A column as text (see :func:`cell_text`), trimmed unless ``strip`` is False.
+
+    Vectorised when the column holds only text.
+    """
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        text = series.astype(object).where(series.notna(), "").astype(str)
+        return (text.str.strip() if strip else text).tolist()
+    return [cell_text(v).strip() if strip else cell_text(v) for v in series]
+
+
 def zip5(value: object) -> str | None:
     """A US ZIP as 5-character zero-padded text ('2139' and 2139 -> '02139'), else None."""
     text = cell_text(value).strip()
@@ -68,16 +79,17 @@ def write_csv(
     ``text_columns`` are free-text columns (names, descriptions, reasons) that get
     the formula-injection guard; every other cell is written verbatim as text.
     """
-    guarded = {c for c in text_columns if c in frame.columns}
-    columns = list(frame.columns)
+    guarded = set(text_columns)
+    cells = [
+        [neutralise(v) for v in text_values(frame.iloc[:, i], strip=False)]
+        if column in guarded
+        else text_values(frame.iloc[:, i], strip=False)
+        for i, column in enumerate(frame.columns)
+    ]
     with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(columns)
-        for row in frame.itertuples(index=False, name=None):
-            writer.writerow(
-                neutralise(cell_text(v)) if c in guarded else cell_text(v)
-                for c, v in zip(columns, row)
-            )
+        writer.writerow(frame.columns)
+        writer.writerows(zip(*cells))
     return len(frame)
 
 

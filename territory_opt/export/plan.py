@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from territory_opt.errors import InputError, InputIssue
-from territory_opt.export.csvsafe import cell_text
+from territory_opt.export.csvsafe import cell_text, text_values
 from territory_opt.results import Result
 
 
@@ -174,28 +175,30 @@ def _members(result: Result, hierarchy: pd.DataFrame) -> tuple[pd.DataFrame, lis
 
 def _accounts(result: Result, known: set[str]) -> pd.DataFrame:
     a = result.assignments
-    n = len(a)
+    blank = pd.Series([""] * len(a), index=a.index, dtype=object)
 
-    def column(name: str) -> list:
-        return list(a[name]) if name in a else [None] * n
+    def text(name: str) -> list[str]:
+        return text_values(a[name]) if name in a else list(blank)
 
+    def number(name: str) -> np.ndarray:
+        return (
+            pd.to_numeric(a[name], errors="coerce").to_numpy(float)
+            if name in a
+            else np.full(len(a), np.nan)
+        )
+
+    moved = a.get("moved", blank)
     frame = pd.DataFrame(
         {
-            "account_id": [cell_text(v) for v in a["account_id"]],
-            "name": [_text(v) for v in column("name")],
-            "unit_id": [_text(v) for v in column("unit_id")],
-            "lat": pd.to_numeric(
-                pd.Series(column("lat"), dtype=object), errors="coerce"
-            ).to_numpy(),
-            "lon": pd.to_numeric(
-                pd.Series(column("lon"), dtype=object), errors="coerce"
-            ).to_numpy(),
-            "territory_id": [cell_text(v) for v in a["territory_id"]],
-            "previous_territory_id": [_text(v) for v in column("previous_territory_id")],
-            "moved": [
-                bool(v) if v is not None and not pd.isna(v) else False for v in column("moved")
-            ],
-            "reason": [_text(v) for v in column("reason")],
+            "account_id": text("account_id"),
+            "name": text("name"),
+            "unit_id": text("unit_id"),
+            "lat": number("lat"),
+            "lon": number("lon"),
+            "territory_id": text("territory_id"),
+            "previous_territory_id": text("previous_territory_id"),
+            "moved": moved.astype(object).where(moved.notna(), False).astype(bool).to_numpy(),
+            "reason": text("reason"),
         }
     )
     bad = [(row, t) for row, t in enumerate(frame["territory_id"], start=2) if t not in known]
