@@ -1,4 +1,4 @@
-"""Map size and build time at scale: synthetic grid plans and (if present) the demo counties.
+"""Map size and build time at scale: synthetic grid plans and real US county polygons.
 
 Run: .venv/bin/python benchmarks/bench_maps.py [--quick] [--render]
 Writes a Markdown table to stdout; copy it into benchmarks/results/maps.md.
@@ -13,52 +13,91 @@ import tempfile
 import time
 from pathlib import Path
 
+import geopandas as gpd
+
 from territory_opt.maps import snapshot_png, write_compare_map, write_map
 from territory_opt.maps.shapes import territory_shapes
-from territory_opt.maps.synthetic import grid_result
+from territory_opt.maps.synthetic import grid_result, plan_on_units
+from territory_opt.results import Result
+
+DEMO_COUNTIES = Path(__file__).resolve().parents[1] / "territory_opt/demo/data/counties.gpkg"
+NON_CONUS = {"02", "15", "60", "66", "69", "72", "78"}
+
+
+def real_counties() -> gpd.GeoDataFrame | None:
+    """US county polygons: the demo GeoPackage, else plotly-geo's Census 500k file, else None."""
+    if DEMO_COUNTIES.is_file():
+        counties = gpd.read_file(DEMO_COUNTIES)
+        id_col = "unit_id" if "unit_id" in counties else "GEOID"
+        return counties.rename(columns={id_col: "unit_id"})[["unit_id", "geometry"]]
+    try:
+        import _plotly_geo
+    except ImportError:
+        return None
+    shp = Path(_plotly_geo.__file__).parent / "package_data" / "cb_2016_us_county_500k.shp"
+    counties = gpd.read_file(shp).set_crs("EPSG:4269")  # Census files are NAD83; no .prj here
+    counties = counties[~counties["STATEFP"].isin(NON_CONUS)]
+    return counties.rename(columns={"GEOID": "unit_id"})[["unit_id", "geometry"]]
+
+
+def grid_case(rows: int, cols: int, territories: int, accounts: int, **options):
+    def build(seed: int) -> Result:
+        return grid_result(rows, cols, territories, accounts, cell_deg=0.02, seed=seed, **options)
+    return build
+
+
+def county_case(territories: int, accounts: int):
+    counties = real_counties()
+    if counties is None:
+        return None
+
+    def build(seed: int) -> Result:
+        return plan_on_units(counties, territories, accounts, seed=seed,
+                             scenario_name=f"counties-s{seed}")
+    return build
+
 
 CASES = [
-    # (label, rows, cols, territories, accounts)
-    ("grid 50x80 units, 4,000 accounts, 40 territories", 50, 80, 40, 4_000),
-    ("grid 200x200 = 40,000 units, 20,000 accounts, 200 territories", 200, 200, 200, 20_000),
+    ("grid 50x80 = 4,000 units, 4,000 accounts, 40 territories", grid_case(50, 80, 40, 4_000)),
+    ("grid 200x200 = 40,000 units, 20,000 accounts, 200 territories",
+     grid_case(200, 200, 200, 20_000)),
+    ("account level, no polygons (Voronoi), 20,000 accounts, 200 territories",
+     grid_case(100, 100, 200, 20_000, level="account", with_polygons=False)),
+    ("real US counties (CONUS, Census 500k), 20,000 accounts, 40 territories",
+     county_case(40, 20_000)),
 ]
-QUICK_CASES = CASES[:1]
 
 
-def measure(label: str, rows: int, cols: int, territories: int, accounts: int, *,
-            out: Path, render: bool) -> list[str]:
-    """One table row per map kind: build + write seconds and HTML megabytes."""
+def measure(label: str, build, *, out: Path, render: bool) -> list[str]:
+    """Table rows (territory map, compare map): build + write seconds, HTML megabytes."""
     start = time.perf_counter()
-    result_a = grid_result(rows, cols, territories, accounts, cell_deg=0.02, seed=1)
-    result_b = grid_result(rows, cols, territories, accounts, cell_deg=0.02, seed=2)
+    result_a, result_b = build(1), build(2)
     data_s = time.perf_counter() - start
 
     start = time.perf_counter()
     shapes = territory_shapes(result_a)
     shapes_s = time.perf_counter() - start
 
-    rows_out = []
-    start = time.perf_counter()
-    page = write_map(result_a, out / "map.html")
-    map_s = time.perf_counter() - start
-    rows_out.append((label, "territory map", map_s, page.stat().st_size))
-
-    start = time.perf_counter()
-    page_c = write_compare_map(result_a, result_b, out / "compare.html")
-    cmp_s = time.perf_counter() - start
-    rows_out.append((label, "compare map", cmp_s, page_c.stat().st_size))
+    timings = []
+    for kind, page, writer in (
+        ("territory map", out / "map.html", lambda p: write_map(result_a, p)),
+        ("compare map", out / "compare.html", lambda p: write_compare_map(result_a, result_b, p)),
+    ):
+        start, cpu = time.perf_counter(), time.process_time()
+        writer(page)
+        timings.append((kind, page, time.perf_counter() - start, time.process_time() - cpu))
 
     lines = []
-    for case, kind, secs, size in rows_out:
-        png = ""
+    for kind, page, secs, cpu_secs in timings:
+        png = "–"
         if render:
             start = time.perf_counter()
-            snapshot_png(out / ("map.html" if kind == "territory map" else "compare.html"),
-                         out / f"{kind.replace(' ', '_')}.png", budget_ms=20000)
+            snapshot_png(page, out / f"{page.stem}.png", budget_ms=20_000)
             png = f"{time.perf_counter() - start:.1f}"
-        lines.append(f"| {case} | {kind} | {secs:.1f} | {size / 1e6:.1f} | {png or '–'} |")
-    print(f"  (synthetic data {data_s:.1f} s, dissolve+simplify alone {shapes_s:.1f} s, "
-          f"{len(shapes)} shapes)", flush=True)
+        size = page.stat().st_size / 1e6
+        lines.append(f"| {label} | {kind} | {secs:.1f} | {cpu_secs:.1f} | {size:.1f} | {png} |")
+    print(f"  (building two synthetic plans {data_s:.1f} s; dissolve + simplify alone "
+          f"{shapes_s:.1f} s for {len(shapes)} territory shapes)", flush=True)
     return lines
 
 
@@ -68,11 +107,14 @@ def main() -> None:
     parser.add_argument("--render", action="store_true", help="also time a headless PNG")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, python {platform.python_version()}")
-    print("| case | map | build + write (s) | HTML (MB) | PNG render (s) |")
-    print("|---|---|---|---|---|")
+    print("| case | map | build + write, wall (s) | CPU (s) | HTML (MB) | PNG render (s) |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for case in QUICK_CASES if args.quick else CASES:
-            for line in measure(*case, out=Path(tmp), render=args.render):
+        for label, build in CASES[:1] if args.quick else CASES:
+            if build is None:
+                print(f"| {label} | skipped: no county polygons installed | | | | |")
+                continue
+            for line in measure(label, build, out=Path(tmp), render=args.render):
                 print(line, flush=True)
 
 

@@ -6,17 +6,20 @@ import os
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
-import shapely
 from folium.plugins import DualMap
 
 from territory_opt.maps import layers
 from territory_opt.maps import offline as assets
-from territory_opt.maps.shapes import territory_shapes, unit_polygons, unit_territories
+from territory_opt.maps.shapes import (
+    dissolve_units,
+    territory_shapes,
+    unit_polygons,
+    unit_territories,
+)
 from territory_opt.maps.territory_map import draw_plan, plan_colours, write_html
 from territory_opt.results import Result
-
-CHANGED_UNIT_TOLERANCE_DEG = 5e-4  # outline simplification of changed units (~50 m)
 
 
 def changed_accounts(result_a: Result, result_b: Result) -> pd.DataFrame:
@@ -42,7 +45,7 @@ def changed_units(result_a: Result, result_b: Result) -> gpd.GeoDataFrame:
     """Areas that changed hands: units whose territory differs, dissolved per (A, B) pair.
 
     Columns: from (A's territory), to (B's territory), units (count), geometry (EPSG:4326,
-    simplified by ~50 m). Unit polygons come from A's dataset.
+    simplified like the territory shapes). Unit polygons come from A's dataset.
     """
     polys = unit_polygons(result_a)
     empty = gpd.GeoDataFrame({"from": [], "to": [], "units": []}, geometry=[], crs="EPSG:4326")
@@ -54,18 +57,13 @@ def changed_units(result_a: Result, result_b: Result) -> gpd.GeoDataFrame:
     if owners.empty:
         return empty
     changed = polys.merge(owners, left_on="unit_id", right_index=True)
-    groups = changed.groupby(["from", "to"], sort=True)
-    merged = gpd.GeoDataFrame(
-        {"from": [k[0] for k in groups.groups], "to": [k[1] for k in groups.groups],
-         "units": groups.size().to_numpy()},
-        geometry=[shapely.union_all(g.geometry.values) for _, g in groups],
-        crs="EPSG:4326",
-    )
-    merged["geometry"] = shapely.set_precision(
-        shapely.simplify(merged.geometry.values, CHANGED_UNIT_TOLERANCE_DEG, preserve_topology=True),
-        1e-5,
-    )
-    return merged
+    pairs = changed[["from", "to"]].drop_duplicates().sort_values(["from", "to"])
+    pairs["label"] = np.arange(len(pairs))
+    changed = changed.merge(pairs, on=["from", "to"])
+    areas = dissolve_units(changed, changed["label"].to_numpy())
+    areas = areas.merge(pairs, on="label")
+    areas["units"] = areas["label"].map(changed.groupby("label").size())
+    return areas[["from", "to", "units", "geometry"]]
 
 
 def compare_map(

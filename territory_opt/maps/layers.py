@@ -37,6 +37,7 @@ from territory_opt.results import Result
 
 UNASSIGNED_COLOUR = "#7f7f7f"
 COORD_DECIMALS = 5  # ~1 m; enough for any sales map
+LARGE_POINT_LAYER = 5_000  # point layers with more features start hidden (SVG gets slow)
 MAX_ZOOM = 18  # marker clustering needs a maximum zoom when there are no tiles
 
 
@@ -228,6 +229,7 @@ def add_account_changes(
     """Accounts whose territory differs (columns account_id, name, lat, lon, from, to, reason).
 
     Each is a red ring filled with the colour of its territory in ``colour_column``.
+    Layers above ``LARGE_POINT_LAYER`` rings start switched off (one SVG element each).
     """
     changes = changes.dropna(subset=["lat", "lon"])
     if changes.empty:
@@ -253,6 +255,7 @@ def add_account_changes(
     layer = folium.GeoJson(
         _feature_collection(features),
         name=name,
+        show=len(features) <= LARGE_POINT_LAYER,
         marker=folium.CircleMarker(radius=6, weight=3, color="#d62728", fill=True,
                                    fill_opacity=0.9, className=css),
         style_function=lambda f: {"fillColor": f["properties"]["colour"]},

@@ -122,6 +122,28 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else shapely.MultiPolygon()
 
 
+def _finish(ids: list, parts: list, crs: str, tolerance_m: float | None) -> gpd.GeoDataFrame:
+    """Simplify the dissolved coverage (metres), return to WGS84, snap, keep polygons only."""
+    if tolerance_m is None:
+        minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(parts, dtype=object))
+        tolerance_m = DEFAULT_TOLERANCE_SHARE * float(np.hypot(maxx - minx, maxy - miny))
+    simplified = _simplify_coverage(parts, tolerance_m)
+    shapes = gpd.GeoDataFrame({"label": ids}, geometry=simplified, crs=crs).to_crs(WGS84)
+    snapped = shapely.set_precision(shapes.geometry.values, COORD_GRID_DEG)
+    shapes["geometry"] = [_polygonal(g) for g in snapped]
+    return shapes[~shapes.geometry.is_empty].reset_index(drop=True)
+
+
+def dissolve_units(
+    polys: gpd.GeoDataFrame, labels: np.ndarray, *, tolerance_m: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Unit polygons dissolved per label, simplified as a coverage: columns label, geometry."""
+    centres = shapely.point_on_surface(polys.geometry.values)
+    crs = local_crs(shapely.get_x(centres), shapely.get_y(centres))
+    ids, parts = _dissolve(polys.to_crs(crs).geometry.values, np.asarray(labels))
+    return _finish(ids, parts, crs, tolerance_m)
+
+
 def territory_shapes(result: Result, *, tolerance_m: float | None = None) -> gpd.GeoDataFrame:
     """One (Multi)Polygon per territory with accounts or units, in EPSG:4326.
 
@@ -134,29 +156,15 @@ def territory_shapes(result: Result, *, tolerance_m: float | None = None) -> gpd
     owner = unit_territories(result)
     if polys is not None and not owner.empty:
         polys = polys[polys["unit_id"].isin(owner.index)]
-    use_units = polys is not None and not polys.empty
-    if not use_units and accounts.empty:
-        return gpd.GeoDataFrame({"territory_id": [], "source": []}, geometry=[], crs=WGS84)
-
-    if use_units:
-        reps = shapely.point_on_surface(polys.geometry.values)
-        crs = local_crs(shapely.get_x(reps), shapely.get_y(reps))
-        projected = polys.to_crs(crs)
-        labels = owner.reindex(projected["unit_id"]).to_numpy()
-        ids, parts = _dissolve(projected.geometry.values, labels)
-        source = "units"
-    else:
+    if polys is not None and not polys.empty:
+        labels = owner.reindex(polys["unit_id"]).to_numpy()
+        shapes, source = dissolve_units(polys, labels, tolerance_m=tolerance_m), "units"
+    elif not accounts.empty:
         crs = local_crs(accounts["lon"].to_numpy(), accounts["lat"].to_numpy())
         ids, parts = _voronoi_territories(accounts, crs)
-        source = "voronoi"
-
-    if tolerance_m is None:
-        minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(parts, dtype=object))
-        tolerance_m = DEFAULT_TOLERANCE_SHARE * float(np.hypot(maxx - minx, maxy - miny))
-    simplified = _simplify_coverage(parts, tolerance_m)
-    shapes = gpd.GeoDataFrame({"territory_id": ids, "source": source}, geometry=simplified, crs=crs)
-    shapes = shapes.to_crs(WGS84)
-    snapped = shapely.set_precision(shapes.geometry.values, COORD_GRID_DEG)
-    shapes["geometry"] = [_polygonal(g) for g in snapped]
-    shapes = shapes[~shapes.geometry.is_empty]
-    return shapes.reset_index(drop=True)
+        shapes, source = _finish(ids, parts, crs, tolerance_m), "voronoi"
+    else:
+        return gpd.GeoDataFrame({"territory_id": [], "source": []}, geometry=[], crs=WGS84)
+    shapes = shapes.rename(columns={"label": "territory_id"})
+    shapes["source"] = source
+    return shapes[["territory_id", "source", "geometry"]]

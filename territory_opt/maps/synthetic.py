@@ -1,9 +1,9 @@
 """Synthetic plans on a grid of square units, for map tests and benchmarks.
 
-A ``rows × cols`` grid of square units (``cell_deg`` degrees wide) is split into
-``territories`` regions by nearest seed cell (so every territory is contiguous);
-``accounts`` accounts sit at random points inside randomly chosen units. A second seed
-set, shifted slightly, gives the previous plan, so boundary accounts are "moved".
+Unit polygons (a ``rows × cols`` grid of squares, or any given polygons such as real
+counties) are split into territories by nearest seed unit; accounts sit at random
+points inside randomly chosen units. A second seed set, shifted slightly, gives the
+previous plan, so accounts near borders are "moved".
 Territory KPIs are computed from the accounts exactly as the Result contract states.
 """
 
@@ -66,65 +66,70 @@ def territory_table(
     return table.fillna({"travel_km": 0.0})
 
 
-def grid_result(
-    rows: int = 6, cols: int = 8, territories: int = 5, accounts: int = 150, *,
-    cell_deg: float = 0.1, origin: tuple[float, float] = (-90.0, 38.0), seed: int = 0,
-    names: dict[str, str] | None = None, level: str = "unit", with_polygons: bool = True,
-    vacant: tuple[str, ...] = (),
-) -> Result:
-    """A Result for a synthetic grid plan (see the module docstring).
+def _random_points_in(geoms: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """One uniform random point inside each polygon (rejection sampling in its bounding box)."""
+    bounds = shapely.bounds(geoms)
+    x, y = np.empty(len(geoms)), np.empty(len(geoms))
+    todo = np.arange(len(geoms))
+    for _ in range(50):
+        if not len(todo):
+            break
+        b = bounds[todo]
+        cand_x = b[:, 0] + rng.uniform(0, 1, len(todo)) * (b[:, 2] - b[:, 0])
+        cand_y = b[:, 1] + rng.uniform(0, 1, len(todo)) * (b[:, 3] - b[:, 1])
+        ok = shapely.contains_xy(geoms[todo], cand_x, cand_y)
+        x[todo[ok]], y[todo[ok]] = cand_x[ok], cand_y[ok]
+        todo = todo[~ok]
+    inner = shapely.point_on_surface(geoms[todo])  # slivers that rejection sampling missed
+    x[todo], y[todo] = shapely.get_x(inner), shapely.get_y(inner)
+    return x, y
 
-    ``names`` overrides territory display names (e.g. hostile strings for escaping tests);
+
+def plan_on_units(
+    units: gpd.GeoDataFrame, territories: int, accounts: int, *, seed: int = 0,
+    adjacency: pd.DataFrame | None = None, names: dict[str, str] | None = None,
+    level: str = "unit", with_polygons: bool = True, vacant: tuple[str, ...] = (),
+    scenario_name: str = "synthetic",
+) -> Result:
+    """A Result on the given unit polygons (columns unit_id, geometry; EPSG:4326).
+
+    Territories: nearest of ``territories`` random seed units (distances in degrees with
+    longitude scaled by cos(latitude)); the previous plan uses seeds shifted by up to the
+    median unit size. ``accounts`` are random points inside random units. ``names``
+    overrides territory display names (e.g. hostile strings for escaping tests);
     ``with_polygons=False`` drops unit geometry (maps then fall back to Voronoi shapes);
     ``vacant`` lists territory ids without a rep.
     """
     rng = np.random.default_rng(seed)
-    lon0, lat0 = origin
-    ii, jj = np.divmod(np.arange(rows * cols), cols)
-    unit_ids = np.array([f"U{r:04d}_{c:04d}" for r, c in zip(ii, jj)])
-    xs, ys = lon0 + np.arange(cols + 1) * cell_deg, lat0 + np.arange(rows + 1) * cell_deg
-    minx, miny = xs[jj], ys[ii]
-    geoms = shapely.box(minx, miny, xs[jj + 1], ys[ii + 1])  # shared edges are bit-identical
-    cx, cy = minx + cell_deg / 2, miny + cell_deg / 2
-    if with_polygons:
-        units = gpd.GeoDataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx},
-                                 geometry=geoms, crs="EPSG:4326")
-    else:
-        units = pd.DataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx, "geometry": None})
-    right = (jj < cols - 1)
-    up = (ii < rows - 1)
-    flat = np.arange(rows * cols)
-    adjacency = pd.DataFrame({
-        "unit_id": np.r_[unit_ids[flat[right]], unit_ids[flat[up]]],
-        "neighbor_id": np.r_[unit_ids[flat[right] + 1], unit_ids[flat[up] + cols]],
-    })
-
-    picks = rng.choice(rows * cols, size=territories, replace=False)
-    seeds_x, seeds_y = cx[picks], cy[picks]
-    owner = _nearest_seed(cx, cy, seeds_x, seeds_y)
-    shift = cell_deg * 0.8
-    prev_owner = _nearest_seed(cx, cy, seeds_x + rng.uniform(-shift, shift, territories),
-                               seeds_y + rng.uniform(-shift, shift, territories))
+    units = units.to_crs("EPSG:4326").reset_index(drop=True)
+    geoms = units.geometry.values
+    unit_ids = units["unit_id"].astype(str).to_numpy()
+    centre = shapely.point_on_surface(geoms)
+    cx, cy = shapely.get_x(centre), shapely.get_y(centre)
+    scale = np.cos(np.radians(np.mean(cy)))
+    picks = rng.choice(len(units), size=territories, replace=False)
+    owner = _nearest_seed(cx * scale, cy, cx[picks] * scale, cy[picks])
+    bounds = shapely.bounds(geoms)
+    shift = 0.8 * float(np.median(bounds[:, 3] - bounds[:, 1]))
+    prev_owner = _nearest_seed(cx * scale, cy,
+                               (cx[picks] + rng.uniform(-shift, shift, territories)) * scale,
+                               cy[picks] + rng.uniform(-shift, shift, territories))
     tids = np.array([f"T{k + 1:03d}" for k in range(territories)])
 
-    n_acc = accounts
-    unit_of = np.sort(rng.integers(0, rows * cols, n_acc))
-    lon = minx[unit_of] + rng.uniform(0.05, 0.95, n_acc) * cell_deg
-    lat = miny[unit_of] + rng.uniform(0.05, 0.95, n_acc) * cell_deg
-    potential = rng.gamma(2.0, 50_000.0, n_acc).round(0)
-    account_ids = np.array([f"A{k:06d}" for k in range(n_acc)])
+    unit_of = np.sort(rng.integers(0, len(units), accounts))
+    lon, lat = _random_points_in(geoms[unit_of], rng)
     moved = owner[unit_of] != prev_owner[unit_of]
     assignments = pd.DataFrame({
-        "account_id": account_ids,
-        "name": [f"Account {k}" for k in range(n_acc)],
+        "account_id": [f"A{k:06d}" for k in range(accounts)],
+        "name": [f"Account {k}" for k in range(accounts)],
         "territory_id": tids[owner[unit_of]],
         "previous_territory_id": tids[prev_owner[unit_of]],
         "moved": moved,
         "reason": np.where(moved, "balance: potential", ""),
         "unit_id": unit_ids[unit_of],
         "lat": lat, "lon": lon,
-        "potential": potential,
-        "workload": rng.uniform(5, 40, n_acc).round(1),
+        "potential": rng.gamma(2.0, 50_000.0, accounts).round(0),
+        "workload": rng.uniform(5, 40, accounts).round(1),
     })
     names = names or {}
     hierarchy = pd.DataFrame({
@@ -139,29 +144,55 @@ def grid_result(
         "territory_id": tids[staffed],
         "name": [f"Rep {k + 1}" for k in staffed],
         "email": [f"rep{k + 1}@example.com" for k in staffed],
-        "home_lat": seeds_y[staffed], "home_lon": seeds_x[staffed],
+        "home_lat": cy[picks][staffed], "home_lon": cx[picks][staffed],
         "capacity": np.nan, "fte": 1.0, "start_date": pd.NaT, "manager_id": None,
     })
     account_table = assignments[["account_id", "name", "lat", "lon", "unit_id", "potential",
-                            "workload"]].assign(sales_ly=0.0,
-                                                current_territory=assignments["previous_territory_id"])
-    dataset = Dataset(accounts=account_table, territories=hierarchy, reps=reps, units=units,
-                      adjacency=adjacency, adjacency_rule="rook")
+                                 "workload"]].assign(
+        sales_ly=0.0, current_territory=assignments["previous_territory_id"])
+    unit_frame = gpd.GeoDataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx},
+                                  geometry=geoms, crs="EPSG:4326")
+    if not with_polygons:
+        unit_frame = pd.DataFrame({"unit_id": unit_ids, "lat": cy, "lon": cx, "geometry": None})
+    dataset = Dataset(accounts=account_table, territories=hierarchy, reps=reps, units=unit_frame,
+                      adjacency=adjacency, adjacency_rule="rook" if adjacency is not None else None)
     scenario = scenario_from_dict({
-        "name": f"grid-{rows}x{cols}-s{seed}",
+        "name": scenario_name,
         "data": {"accounts": "accounts.csv"},
         "alignment": {"level": level, "balance": [{"metric": "potential", "tolerance": 0.1}]},
     })
     table = territory_table(assignments, hierarchy[hierarchy["territory_id"] != "ROOT"], reps,
                             ["potential"])
-    unit_table = pd.DataFrame({"unit_id": unit_ids, "territory_id": tids[owner]}) \
-        if level == "unit" else None
-    deviations = table["potential_deviation"].abs()
+    unit_table = (pd.DataFrame({"unit_id": unit_ids, "territory_id": tids[owner]})
+                  if level == "unit" else None)
     metrics = {
         "status": "FEASIBLE", "objective": float(table["travel_km"].sum()), "bound": None,
         "gap": None, "solve_seconds": 0.0,
-        "balance": {"potential": {"max_abs_deviation": float(deviations.max())}},
-        "moved_share": float(moved.mean()), "contiguous": True,
+        "balance": {"potential": {
+            "max_abs_deviation": float(table["potential_deviation"].abs().max())}},
+        "moved_share": float(moved.mean()), "contiguous": None,
     }
     return Result(scenario=scenario, dataset=dataset, assignments=assignments,
                   territories=table, metrics=metrics, units=unit_table)
+
+
+def grid_result(
+    rows: int = 6, cols: int = 8, territories: int = 5, accounts: int = 150, *,
+    cell_deg: float = 0.1, origin: tuple[float, float] = (-90.0, 38.0), seed: int = 0,
+    **options,
+) -> Result:
+    """:func:`plan_on_units` on a ``rows × cols`` grid of square units with rook adjacency."""
+    lon0, lat0 = origin
+    ii, jj = np.divmod(np.arange(rows * cols), cols)
+    unit_ids = np.array([f"U{r:04d}_{c:04d}" for r, c in zip(ii, jj)])
+    xs, ys = lon0 + np.arange(cols + 1) * cell_deg, lat0 + np.arange(rows + 1) * cell_deg
+    geoms = shapely.box(xs[jj], ys[ii], xs[jj + 1], ys[ii + 1])  # shared edges bit-identical
+    units = gpd.GeoDataFrame({"unit_id": unit_ids}, geometry=geoms, crs="EPSG:4326")
+    flat = np.arange(rows * cols)
+    right, up = flat[jj < cols - 1], flat[ii < rows - 1]
+    adjacency = pd.DataFrame({
+        "unit_id": np.r_[unit_ids[right], unit_ids[up]],
+        "neighbor_id": np.r_[unit_ids[right + 1], unit_ids[up + cols]],
+    })
+    return plan_on_units(units, territories, accounts, seed=seed, adjacency=adjacency,
+                         scenario_name=f"grid-{rows}x{cols}-s{seed}", **options)
