@@ -26,7 +26,7 @@ from territory_opt.solvers import explain
 from territory_opt.solvers.assignment_cpsat import run_cpsat
 from territory_opt.solvers.assignment_highs import EngineResult, run_highs
 from territory_opt.solvers.assignment_model import (
-    DEFAULT_CANDIDATES, Candidates, allowed_pairs, lagrangian_bound, objective, price_pairs,
+    DEFAULT_CANDIDATES, Candidates, Multipliers, allowed_pairs, lagrangian_bound, objective, price_pairs,
     relative_gap, select_candidates)
 from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
@@ -62,6 +62,10 @@ def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions
         if priced is None:
             break
         cand = priced
+    if best_bound is None:  # no LP duals in time: zero multipliers still give a valid bound
+        k, m = problem.targets.shape
+        zero = Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
+        best_bound = lagrangian_bound(problem, zero)[0]
     return lp, cand, best_bound, rounds
 
 

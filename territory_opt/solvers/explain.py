@@ -177,7 +177,7 @@ def explain_infeasibility(problem: AlignmentProblem, time_limit: float = 30.0) -
     built = build_cpsat(problem, cand, assumptions=True, locks_as_assumptions=True)
     model = built.model
     model.clear_objective()
-    model.add_assumptions(list(built.groups))
+    model.add_assumptions([model.get_bool_var_from_proto_index(i) for i in built.groups])
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = time_limit
@@ -190,5 +190,5 @@ def explain_infeasibility(problem: AlignmentProblem, time_limit: float = 30.0) -
     if not parts:
         return ["eligibility and the one-territory-per-item rule cannot hold together"]
     if len(parts) == 1:
-        return [f"{parts[0]} cannot hold given eligibility and the other rules"]
+        return [f"{parts[0]} cannot hold: no combination of the items allowed there fits"]
     return ["these constraints cannot all hold together: " + "; ".join(parts)]

@@ -31,6 +31,20 @@ def greedy_start(problem: AlignmentProblem, cand: Candidates) -> np.ndarray:
     return assignment
 
 
+def _focus_pairs(viol, cand: Candidates, a: np.ndarray, free: np.ndarray, loads: np.ndarray,
+                 work: np.ndarray, focus: int | None, current: np.ndarray) -> np.ndarray:
+    """Candidate moves that can fix territory ``focus`` (out of it when over a bound, into it
+    when under), or, for ``focus=None`` (only the move cap is violated), moves back home."""
+    if focus is None:
+        return np.flatnonzero(free[cand.item] & (cand.terr == current[cand.item])
+                              & (a[cand.item] != cand.terr))
+    over = ((loads[focus] > viol.upper[focus] + 1e-12).any()
+            or (viol.capped and work[focus] > viol.capacity[focus] + 1e-12))
+    if over:
+        return np.flatnonzero(free[cand.item] & (a[cand.item] == focus) & (cand.terr != focus))
+    return np.flatnonzero(free[cand.item] & (cand.terr == focus) & (a[cand.item] != focus))
+
+
 class _Violation:
     """Constraint violation of a plan, vectorised over candidate moves."""
 
@@ -90,38 +104,42 @@ def repair(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
         move_excess = viol.moves(moved)
         if per_terr.sum() + move_excess <= 1e-12:
             break
-        worst = int(np.argmax(per_terr))
-        if per_terr[worst] > 1e-12:
-            over = ((loads[worst] > viol.upper[worst] + 1e-12).any()
-                    or (viol.capped and work[worst] > viol.capacity[worst] + 1e-12))
-            if over:   # move something out of the worst territory
-                pairs = np.flatnonzero(free[cand.item] & (a[cand.item] == worst)
-                                       & (cand.terr != worst))
-            else:      # bring something into it
-                pairs = np.flatnonzero(free[cand.item] & (cand.terr == worst)
-                                       & (a[cand.item] != worst))
-        else:          # only the move cap is violated: send items back home
-            pairs = np.flatnonzero(free[cand.item] & (cand.terr == problem.current[cand.item])
-                                   & (a[cand.item] != cand.terr))
-        if len(pairs) == 0:
-            break
-        items, dest = cand.item[pairs], cand.terr[pairs]
-        src = a[items]
-        w = viol.weights[items]
-        wl = viol.workload[items] if viol.capped else np.zeros(len(items))
-        before = per_terr[src] + per_terr[dest] + move_excess
-        mw = viol.move_weight[items]
-        has_current = problem.current[items] >= 0
-        moved_after = moved + np.where(has_current & (src == problem.current[items]), mw, 0.0) \
-            - np.where(has_current & (dest == problem.current[items]), mw, 0.0)
-        after = (viol.territory(src, loads[src] - w, work[src] - wl)
-                 + viol.territory(dest, loads[dest] + w, work[dest] + wl))
-        if viol.max_moved is not None:
-            after = after + np.maximum(moved_after - viol.max_moved, 0.0) / viol.move_scale
-        gain = before - after
-        useful = gain > 1e-12
-        if not useful.any():
-            break
+        order = [int(t) for t in np.argsort(-per_terr, kind="stable") if per_terr[t] > 1e-12]
+        for focus in order + ([None] if move_excess > 1e-12 else []):
+            pairs = _focus_pairs(viol, cand, a, free, loads, work, focus, problem.current)
+            if len(pairs) == 0:
+                continue
+            items, dest = cand.item[pairs], cand.terr[pairs]
+            src = a[items]
+            w = viol.weights[items]
+            wl = viol.workload[items] if viol.capped else np.zeros(len(items))
+            before = per_terr[src] + per_terr[dest] + move_excess
+            mw = viol.move_weight[items]
+            has_current = problem.current[items] >= 0
+            moved_after = moved + np.where(has_current & (src == problem.current[items]), mw, 0.0) \
+                - np.where(has_current & (dest == problem.current[items]), mw, 0.0)
+            after = (viol.territory(src, loads[src] - w, work[src] - wl)
+                     + viol.territory(dest, loads[dest] + w, work[dest] + wl))
+            if viol.max_moved is not None:
+                after = after + np.maximum(moved_after - viol.max_moved, 0.0) / viol.move_scale
+            gain = before - after
+            useful = gain > 1e-12
+            if useful.any():
+                break
+        else:
+            swap = _best_swap(problem, viol, cand, a, free, costs, loads, work, moved, per_terr,
+                              move_excess, order)
+            if swap is None:
+                break
+            (i, j), moved = swap
+            for item, s, d in ((i, a[i], a[j]), (j, a[j], a[i])):
+                loads[s] -= viol.weights[item]
+                loads[d] += viol.weights[item]
+                if viol.capped:
+                    work[s] -= viol.workload[item]
+                    work[d] += viol.workload[item]
+            a[i], a[j] = a[j], a[i]
+            continue
         extra = costs[items, dest] - costs[items, src]
         score = np.where(useful, extra / np.where(useful, gain, 1.0), np.inf)
         best = int(np.argmin(score))
@@ -134,6 +152,48 @@ def repair(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
             work[d] += wl[best]
         moved = float(moved_after[best])
     return a
+
+
+def _best_swap(problem, viol, cand, a, free, costs, loads, work, moved, per_terr, move_excess,
+               order) -> tuple[tuple[int, int], float] | None:
+    """Best exchange of an item of a violated territory f with an item of another territory d
+    (both pairs candidates); used when no single move reduces the violation."""
+    current = problem.current
+    for f in order:
+        out = np.flatnonzero(free[cand.item] & (a[cand.item] == f) & (cand.terr != f))
+        back = np.flatnonzero(free[cand.item] & (cand.terr == f) & (a[cand.item] != f))
+        if len(out) == 0 or len(back) == 0:
+            continue
+        i_all, d_all = cand.item[out], cand.terr[out]
+        j_all = cand.item[back]
+        combos = [(np.repeat(i_all[d_all == d], np.sum(a[j_all] == d)),
+                   np.tile(j_all[a[j_all] == d], np.sum(d_all == d)), d)
+                  for d in np.intersect1d(d_all, a[j_all])]
+        if not combos:
+            continue
+        i = np.concatenate([c[0] for c in combos])
+        j = np.concatenate([c[1] for c in combos])
+        d = np.concatenate([np.full(len(c[0]), c[2]) for c in combos])
+        delta = viol.weights[i] - viol.weights[j]
+        dwork = (viol.workload[i] - viol.workload[j]) if viol.capped else np.zeros(len(i))
+        ff = np.full(len(i), f)
+        after = (viol.territory(ff, loads[f] - delta, work[f] - dwork)
+                 + viol.territory(d, loads[d] + delta, work[d] + dwork))
+        mw = viol.move_weight
+        moved_after = moved + sum(
+            np.where(current[x] >= 0, mw[x] * ((src == current[x]).astype(float)
+                                                - (dst == current[x]).astype(float)), 0.0)
+            for x, src, dst in ((i, ff, d), (j, d, ff)))
+        if viol.max_moved is not None:
+            after = after + np.maximum(moved_after - viol.max_moved, 0.0) / viol.move_scale
+        gain = per_terr[f] + per_terr[d] + move_excess - after
+        useful = gain > 1e-12
+        if not useful.any():
+            continue
+        extra = costs[i, d] + costs[j, f] - costs[i, f] - costs[j, d]
+        best = int(np.argmin(np.where(useful, extra / np.where(useful, gain, 1.0), np.inf)))
+        return (int(i[best]), int(j[best])), float(moved_after[best])
+    return None
 
 
 def violation(problem: AlignmentProblem, assignment: np.ndarray) -> float:
