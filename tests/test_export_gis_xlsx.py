@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import openpyxl
 import pyogrio
@@ -51,6 +53,8 @@ def test_without_unit_polygons_territories_are_account_hulls(tmp_path):
         points = accounts[accounts["territory_id"] == territory].geometry
         assert shape.area > 0 and points.within(shape.buffer(1e-9)).all()
     assert "convex hulls" in (folder / "README.md").read_text()
+    document = json.loads((folder / "territories.geojson").read_text())
+    assert "crs" not in document  # RFC 7946: WGS84 lon/lat implied
 
 
 def test_xlsx_sheets_formatting_and_injection_guard(tmp_path):

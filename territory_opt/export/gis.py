@@ -179,5 +179,5 @@ def write_geojson(result: Result, folder: ExportFolder) -> None:
     """One ``<layer>.geojson`` file per layer of :func:`plan_layers`."""
     for name, layer in plan_layers(result, folder).items():
         path = folder.path / f"{name}.geojson"
-        layer.to_file(path, driver="GeoJSON", engine="pyogrio")
+        layer.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
         folder.add(path.name, _describe(name, layer), len(layer))

@@ -50,6 +50,7 @@ class Plan:
         return self.members.drop_duplicates("territory_id", keep="first").reset_index(drop=True)
 
     def label_of(self) -> dict[str, str]:
+        """Territory id -> unique display name (the hierarchy's label)."""
         return dict(zip(self.hierarchy["territory_id"], self.hierarchy["label"]))
 
 
@@ -62,8 +63,8 @@ def alignment_frame(result: Result) -> pd.DataFrame:
     """The exported account -> territory mapping: account_id, territory_id (text, by account_id)."""
     frame = pd.DataFrame(
         {
-            "account_id": [cell_text(v) for v in result.assignments["account_id"]],
-            "territory_id": [cell_text(v) for v in result.assignments["territory_id"]],
+            "account_id": text_values(result.assignments["account_id"]),
+            "territory_id": text_values(result.assignments["territory_id"]),
         }
     )
     return frame.sort_values("account_id", kind="stable").reset_index(drop=True)

@@ -504,7 +504,7 @@ def _user_files(
         missing,
     )
 
-    owners = members.drop_duplicates("territory_id", keep="first")
+    owners = plan.forecast_users()
     owner_dev = [names.territory[t] for t in owners["territory_id"]]
     keys = pd.DataFrame(
         {
