@@ -215,6 +215,7 @@ def test_current_associations_give_deletes_and_inserts_for_moves_only(tmp_path):
     assert set(inserts["ObjectId"]) == expected and len(inserts) == len(expected)
     assert not (folder / "05_account_territory_associations_insert.csv").exists()
     readme = (folder / "README.md").read_text()
+    assert f"- `current_associations` = `{current}`" in readme
     assert "1 delete(s), 7 insert(s), 2 association(s) unchanged, 1 account move(s)" in readme
     assert "2 current row(s) outside this model or plan left alone" in readme
 
@@ -233,6 +234,8 @@ def test_missing_rep_emails(tmp_path):
     with pytest.raises(InputError) as info:
         export_result(result, "salesforce", tmp_path / "out", include_users=True)
     assert "reps.csv, row 2, column 'email'" in str(info.value)
+    with pytest.raises(InputError, match="row 3, column 'email'"):
+        export_result(result, "salesforce", tmp_path / "out", include_users="TRUE")  # CLI text
     files = export_result(result, "salesforce", tmp_path / "out")  # auto: skipped and said so
     assert not any(p.name.startswith(("03_", "04_", "08_")) for p in files)
     assert "No rep emails" in (tmp_path / "out" / "salesforce" / "README.md").read_text()

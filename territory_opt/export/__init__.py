@@ -86,6 +86,10 @@ def export_result(result: Result, fmt: str, out_dir: str | Path, **options) -> l
     with atomic_folder(target) as staging:
         folder = ExportFolder(staging)
         writer(result, folder, **options)
+        if options:
+            folder.section(
+                "Options", "\n".join(f"- `{k}` = `{v}`" for k, v in sorted(options.items()))
+            )
         folder.csv(
             "alignment.csv",
             alignment_frame(result),

@@ -302,6 +302,8 @@ def user_members(
     when no rep has an email, else like True). A missing email is an InputError
     naming the reps file, row and rep.
     """
+    if isinstance(include, str):  # from the command line
+        include = {"true": True, "false": False}.get(include.lower(), include)
     if include is False:
         return None
     if include not in (True, "auto"):
