@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from rich.console import Console
 
 from territory_opt.errors import InputError
 from territory_opt.scenarios.config import scenario_from_dict
@@ -17,6 +18,8 @@ from territory_opt.scenarios.sweep import (
     expand_grid,
     load_grid,
     mark_pareto,
+    render_sweep_table,
+    sweep,
     write_sweep,
 )
 
@@ -229,3 +232,111 @@ def test_write_sweep_writes_the_table_and_the_plot(tmp_path):
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.csv", "sweep.png"]
     assert result.failed["point"].tolist() == ["s-p003"]
+
+
+def test_sweep_table_for_the_terminal_stars_efficient_points():
+    console = Console(record=True, width=200)
+    console.print(render_sweep_table(_hand_made_sweep()))
+    lines = console.export_text().splitlines()
+    row = {line.split()[1]: line for line in lines if "s-p00" in line}
+    assert row["s-p001"].rstrip(" │").endswith("*") and "8.0%" in row["s-p001"]
+    assert "INFEASIBLE" in row["s-p003"] and not row["s-p003"].rstrip(" │").endswith("*")
+
+
+# ------------------------------------------------------------------------ dask sweeps
+
+
+def tiny_scenario(folder):
+    """60 accounts in four quadrants; the inherited plan overloads T1 (potential ~3x)."""
+    rng = np.random.default_rng(3)
+    lat, lon = 48 + rng.random(60), 11 + rng.random(60)
+    quadrant = (lat >= 48.5).astype(int) * 2 + (lon >= 11.5).astype(int)
+    current = np.array(["T1", "T2", "T3", "T4"])[quadrant]
+    potential = np.where(current == "T1", rng.integers(200, 400, 60), rng.integers(50, 150, 60))
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"A{i:02d}" for i in range(60)],
+            "lat": lat,
+            "lon": lon,
+            "potential": potential.astype(float),
+            "current_territory": current,
+        }
+    )
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    pd.DataFrame(
+        {
+            "rep_id": ["R1", "R2", "R3", "R4"],
+            "territory_id": ["T1", "T2", "T3", "T4"],
+            "home_lat": [48.25, 48.25, 48.75, 48.75],
+            "home_lon": [11.25, 11.75, 11.25, 11.75],
+        }
+    ).to_csv(folder / "reps.csv", index=False)
+    scenario = scenario_from_dict(
+        {
+            "name": "tiny",
+            "data": {"accounts": str(folder / "accounts.csv"), "reps": str(folder / "reps.csv")},
+            "alignment": {"balance": [{"metric": "potential", "tolerance": 0.10}], "time_limit": 3},
+        }
+    )
+    return scenario, accounts
+
+
+def test_sweep_on_a_local_cluster_keeps_good_points_and_reports_the_failing_one(tmp_path):
+    from dask.distributed import LocalCluster
+
+    scenario, accounts = tiny_scenario(tmp_path)
+    caps = [0.0, 0.25, 0.5, 1.0]  # no move allowed: T1 stays ~2x its target → infeasible
+    grid = {"alignment.max_moved_share": caps, "alignment.balance.0.tolerance": [0.10]}
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = sweep(
+            scenario,
+            grid,
+            scheduler=cluster.scheduler_address,
+            progress=False,
+            out_dir=tmp_path / "out",
+        )
+
+    table = result.table.set_index("point")
+    assert list(table.index) == ["tiny-p001", "tiny-p002", "tiny-p003", "tiny-p004"]
+    assert table["alignment.max_moved_share"].tolist() == caps
+    failed = table.loc["tiny-p001"]
+    assert failed["status"] in ("INFEASIBLE", "UNKNOWN") and failed["error"]
+    assert not failed["pareto"]
+    assert result.failed.index.tolist() == [0]
+
+    total = accounts["potential"].sum()
+    for name in ["tiny-p002", "tiny-p003", "tiny-p004"]:
+        row = table.loc[name]
+        assert row["error"] is None and row["status"] in ("OPTIMAL", "FEASIBLE")
+        # Check the plan from its results folder, independently of the runner's figures.
+        plan = pd.read_csv(
+            tmp_path / "out" / "points" / name / "assignments.csv", dtype={"account_id": str}
+        )
+        plan = plan[["account_id", "territory_id"]].merge(accounts, on="account_id")
+        moved = (plan["territory_id"] != plan["current_territory"]).mean()
+        assert moved <= row["alignment.max_moved_share"] + 1e-9
+        assert row["moved_share"] == pytest.approx(moved)
+        deviation = (plan.groupby("territory_id")["potential"].sum() / (total / 4) - 1).abs()
+        assert deviation.max() <= 0.10 + 1e-9
+        assert row["max_deviation"] == pytest.approx(deviation.max())
+    for path in ("sweep.csv", "sweep.png"):
+        assert (tmp_path / "out" / path).is_file()
+
+    ok = table[table["error"].isna()]
+    objectives = ok[["max_deviation", "travel_km", "moved_share"]].to_numpy(float)
+    for i, name in enumerate(ok.index):
+        dominated = any(_dominates(objectives[j], objectives[i]) for j in range(len(ok)))
+        assert ok.loc[name, "pareto"] == (not dominated)
+
+
+def test_sweep_starts_its_own_cluster_by_default(tmp_path):
+    scenario, _ = tiny_scenario(tmp_path)
+    current = scenario.model_copy(
+        update={"alignment": scenario.alignment.model_copy(update={"mode": "current"})}
+    )  # evaluates the inherited plan: no solve, fast
+    result = sweep(current, {"alignment.seed": [1, 2]}, n_workers=2, progress=False)
+    assert result.workers == 2
+    assert result.table["error"].isna().all()
+    assert result.table["max_deviation"].nunique() == 1  # same plan at every point
