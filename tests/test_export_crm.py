@@ -238,7 +238,7 @@ def test_county_units_get_unit_to_territory_instead(tmp_path):
 
 def test_detect_unit_kind():
     assert detect_unit_kind(["02139", "10001", "94105"]) == "zip"
-    assert detect_unit_kind(["2139", "501"]) == "zip"
+    assert detect_unit_kind(["2139", "501", "2140.0"]) == "zip"
     assert (
         detect_unit_kind(["13001", "13003", "13005", "13007", "13009", "13011", "13013", "13015"])
         == "other"

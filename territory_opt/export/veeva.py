@@ -35,19 +35,21 @@ _COUNTY_HINT = re.compile(r"county|fips|statefp", re.IGNORECASE)
 def detect_unit_kind(unit_ids: list[str], columns: list[str] = ()) -> str:
     """'zip' when the unit ids look like US ZIPs, else 'other'.
 
-    ZIP-like: every id is 1-5 digits. 5-digit county FIPS codes look the same, so
-    ids are taken as counties when the units table has a county/FIPS column and no
-    ZIP column, or when (with at least 8 ids) nearly all end in an odd digit, as
-    county codes do (001, 003, ...).
+    ZIP-like: every id is 1-5 digits (see :func:`zip5`). County FIPS codes look the
+    same, so ids are taken as counties when the units table has a county/FIPS column
+    and no ZIP column, or when (with at least 8 ids) 90 % or more end in an odd digit,
+    as county codes nearly all do (001, 003, ...); random ZIPs do so with probability
+    0.4 % for 8 ids and under 0.03 % from 20 ids. ``unit_kind`` overrides the guess.
     """
-    if not unit_ids or not all(zip5(u) is not None and "." not in u for u in unit_ids):
+    padded = [zip5(u) for u in unit_ids]
+    if not padded or None in padded:
         return "other"
     if any(_COUNTY_HINT.search(c) for c in columns) and not any(
         _ZIP_HINT.search(c) for c in columns
     ):
         return "other"
-    odd = sum(u[-1] in "13579" for u in unit_ids)
-    if len(unit_ids) >= 8 and all(len(u) == 5 for u in unit_ids) and odd >= 0.9 * len(unit_ids):
+    odd = sum(z[-1] in "13579" for z in padded)
+    if len(padded) >= 8 and odd >= 0.9 * len(padded):
         return "other"
     return "zip"
 
