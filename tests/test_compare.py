@@ -283,3 +283,62 @@ def test_single_result_is_described_on_its_own(current):
     text = " ".join(compare_results([current]).explain())
     assert "current has a worst potential deviation of 50%" in text
     assert "status UNKNOWN" in text
+
+
+def test_compare_real_results_folders(tmp_path):
+    """Current plan vs an optimised plan, both written and re-loaded through the runner."""
+    from territory_opt.scenarios.runner import load_result, run_scenario, write_result
+
+    rng = np.random.default_rng(5)
+    lat, lon = 48 + rng.random(40), 11 + rng.random(40)
+    current = np.where(lon < 11.5, "T1", "T2")
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"A{i:02d}" for i in range(40)],
+            "lat": lat,
+            "lon": lon,
+            "potential": np.where(current == "T1", 300.0, 100.0) + rng.integers(0, 50, 40),
+            "current_territory": current,
+        }
+    )
+    accounts.to_csv(tmp_path / "accounts.csv", index=False)
+    pd.DataFrame(
+        {
+            "rep_id": ["R1", "R2"],
+            "territory_id": ["T1", "T2"],
+            "home_lat": [48.5, 48.5],
+            "home_lon": [11.25, 11.75],
+        }
+    ).to_csv(tmp_path / "reps.csv", index=False)
+    folders = []
+    for name, mode in (("now", "current"), ("even", "optimize")):
+        scenario = scenario_from_dict(
+            {
+                "name": name,
+                "data": {
+                    "accounts": str(tmp_path / "accounts.csv"),
+                    "reps": str(tmp_path / "reps.csv"),
+                },
+                "alignment": {
+                    "mode": mode,
+                    "time_limit": 5,
+                    "balance": [{"metric": "potential", "tolerance": 0.05}],
+                },
+            }
+        )
+        folders.append(write_result(run_scenario(scenario), tmp_path / name, with_map=False))
+    c = compare_results([load_result(f) for f in folders])
+
+    plans = [
+        pd.read_csv(f / "assignments.csv").set_index("account_id")["territory_id"] for f in folders
+    ]
+    changed = sorted(plans[0].index[plans[0] != plans[1]])
+    assert sorted(c.moved["account_id"]) == changed and len(changed) > 0
+    assert (c.moved["reason"] != "").all()
+    even = accounts.assign(t=accounts["account_id"].map(plans[1]))
+    worst = (
+        (even.groupby("t")["potential"].sum() / (accounts["potential"].sum() / 2) - 1).abs().max()
+    )
+    assert c.kpis.at["potential: worst |deviation|", "even"] == pytest.approx(worst)
+    assert worst <= 0.05 + 1e-9
+    assert "even cuts the worst potential deviation" in " ".join(c.explain())

@@ -346,7 +346,7 @@ def _moved_between(first: Result, later: Result, name: str) -> tuple[pd.DataFram
     both = a.merge(b, on="account_id", suffixes=("_a", "_b"))
     changed = both[both["territory_id_a"].astype(str) != both["territory_id_b"].astype(str)].copy()
     reason = (
-        changed["reason"].fillna("").astype(str)
+        changed["reason"].astype("string").fillna("").astype(str)
         if "reason" in changed
         else pd.Series("", index=changed.index)
     )
