@@ -25,7 +25,8 @@ JUNK = st.one_of(
 )
 FUZZED = {"accounts": ["account_id", "lat", "lon", "potential", "sales_ly", "workload",
                        "parent_account_id", "current_territory", "locked_territory"],
-          "reps": ["rep_id", "territory_id", "home_lat", "capacity", "fte", "start_date"]}
+          "reps": ["rep_id", "territory_id", "home_lat", "capacity", "fte", "start_date"],
+          "territories": ["territory_id", "parent_id"]}
 
 
 def _fuzzed_rows(draw, key: str) -> list[list[str]]:
@@ -52,6 +53,15 @@ def _check_promises(dataset) -> None:
     for column in ("potential", "sales_ly", "workload"):
         values = accounts[column].to_numpy()
         assert np.isfinite(values).all() and (values >= 0).all()
+    territories = dataset.territories
+    assert territories["territory_id"].is_unique
+    parent = dict(zip(territories["territory_id"], territories["parent_id"], strict=True))
+    for node in parent:  # every chain reaches the top: no cycles
+        for _ in range(len(parent) + 1):
+            node = parent[node]
+            if node is None:
+                break
+        assert node is None
     leaves = set(dataset.leaf_territories)
     for column in ("current_territory", "locked_territory"):
         assert set(accounts[column].dropna()) <= leaves
@@ -61,7 +71,7 @@ def _check_promises(dataset) -> None:
     assert all(math.isnan(c) or c >= 0 for c in dataset.reps["capacity"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fuzzed_inputs())
 def test_junk_cells_give_input_error_or_valid_dataset(files):
     with tempfile.TemporaryDirectory() as folder:
@@ -70,7 +80,8 @@ def test_junk_cells_give_input_error_or_valid_dataset(files):
             dataset = load_dataset(scenario)
         except InputError as exc:
             assert exc.issues
-            assert all(Path(i.file).name in ("accounts.csv", "reps.csv") for i in exc.issues)
+            assert all(Path(i.file).name in ("accounts.csv", "reps.csv", "territories.csv")
+                       for i in exc.issues)
         else:
             _check_promises(dataset)
 
@@ -91,7 +102,7 @@ def test_random_bytes_never_crash_the_reader(raw, suffix):
 
 
 @pytest.mark.filterwarnings("ignore::territory_opt.data.EncodingFallbackWarning")
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.text(max_size=200))
 def test_random_text_accounts_file(text):
     with tempfile.TemporaryDirectory() as folder:

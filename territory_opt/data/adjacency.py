@@ -69,6 +69,11 @@ def adjacency_from_polygons(units_gdf: pd.DataFrame, rule: str = "rook", *,
     keep = left < right
     left, right = left[keep], right[keep]
     if rule == "rook" and len(left):
-        touching = shapely.length(shapely.intersection(geoms[left], geoms[right])) > min_length
-        left, right = left[touching], right[touching]
+        # DE-9IM: boundaries meet along a line (position 4) or interiors overlap (position 0)
+        matrix = shapely.relate(geoms[left], geoms[right])
+        shared = np.array([m[4] == "1" or m[0] == "2" for m in matrix], dtype=bool)
+        left, right = left[shared], right[shared]
+        if min_length > 0 and len(left):
+            long = shapely.length(shapely.intersection(geoms[left], geoms[right])) > min_length
+            left, right = left[long], right[long]
     return normalise_edges(ids[positions[left]], ids[positions[right]])

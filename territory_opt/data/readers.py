@@ -64,13 +64,22 @@ def cell_text(value: object) -> str | None:
     return text or None
 
 
-def _text_frame(rows: list[list[object]], label: str, drop_blank_rows: bool = True) -> pd.DataFrame:
-    """Header row + data rows -> object frame of text cells indexed by spreadsheet row."""
+def _text_frame(rows: list[list[object]], label: str, drop_blank_rows: bool = True,
+                strings: bool = False) -> pd.DataFrame:
+    """Header row + data rows -> object frame of text cells indexed by spreadsheet row.
+
+    ``strings``: every cell is already a ``str`` (CSV), so only stripping is needed.
+    """
     if not rows:
         raise InputError([InputIssue(label, "a header row naming the columns", row=1)])
     header = [cell_text(h) for h in rows[0]]
     width = len(header)
-    body = [[cell_text(v) for v in row[:width]] + [None] * (width - len(row)) for row in rows[1:]]
+    if strings:
+        body = [[(v.strip() or None) if isinstance(v, str) else cell_text(v) for v in row]
+                for row in rows[1:]]
+    else:
+        body = [[cell_text(v) for v in row[:width]] + [None] * (width - len(row))
+                for row in rows[1:]]
     columns = _header_names(header, label)
     frame = pd.DataFrame(body, columns=columns, dtype=object,
                          index=pd.RangeIndex(2, 2 + len(body)))
@@ -142,7 +151,7 @@ def _undecodable(raw: bytes, position: int, label: str) -> InputError:
 
 def _delimiter(text: str) -> str:
     """The most frequent of , ; TAB | on the header line (',' when none)."""
-    header = text.split("\n", 1)[0]
+    header = text.splitlines()[0] if text else ""
     counts = {d: header.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] else ","
@@ -157,6 +166,9 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
         frame = pd.read_csv(io.StringIO(text), sep=_delimiter(text), header=None, dtype=str,
                             keep_default_na=False, na_filter=False, skip_blank_lines=False,
                             engine="c")
+    except pd.errors.EmptyDataError:
+        raise InputError([InputIssue(label, "a header row and at least one data row (the file "
+                                            "has no columns)")]) from None
     except pd.errors.ParserError as exc:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if match is None:
@@ -164,7 +176,7 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
         expected, line, seen = match.groups()
         raise InputError([InputIssue(label, f"{expected} fields on every row, like the header row",
                                      row=int(line), value=f"{seen} fields")]) from None
-    return _text_frame(frame.to_numpy(dtype=object).tolist(), label)
+    return _text_frame(frame.to_numpy(dtype=object).tolist(), label, strings=True)
 
 
 def _read_excel(path: Path, label: str, sheet: str | None) -> pd.DataFrame:
