@@ -495,10 +495,11 @@ def _plot(result: SweepResult, path: Path) -> None:
             zorder=3,
             label="Pareto-efficient (balance, travel, moves)",
         )
-        for _, row in front.iterrows():
+        labels = front.assign(label=front["point"].astype(str).str.rsplit("-", n=1).str[-1])
+        for (travel, deviation), group in labels.groupby(["travel_km", "max_deviation"]):
             ax.annotate(
-                str(row["point"]).rsplit("-", 1)[-1],
-                (float(row["travel_km"]), float(row["max_deviation"]) * 100),
+                ", ".join(group["label"]),  # points with the same figures share one label
+                (float(travel), float(deviation) * 100),
                 textcoords="offset points",
                 xytext=(6, 6),
                 fontsize=8,
@@ -508,6 +509,7 @@ def _plot(result: SweepResult, path: Path) -> None:
     failed = len(table) - len(ok)
     title = f"{result.scenario}: {len(table)} points"
     ax.set_title(title + (f", {failed} failed" if failed else ""))
+    ax.margins(0.12)  # room for the labels
     ax.set_xlabel("travel (km)")
     ax.set_ylabel("worst balance deviation (%)")
     ax.grid(True, alpha=0.3)
