@@ -1,4 +1,4 @@
-"""Malformed inputs give InputError (never another exception) or a Dataset that holds its promises."""
+"""Malformed inputs give InputError (never another exception) or a Dataset keeping its promises."""
 
 from __future__ import annotations
 
@@ -56,12 +56,13 @@ def _check_promises(dataset) -> None:
     territories = dataset.territories
     assert territories["territory_id"].is_unique
     parent = dict(zip(territories["territory_id"], territories["parent_id"], strict=True))
-    for node in parent:  # every chain reaches the top: no cycles
-        for _ in range(len(parent) + 1):
-            node = parent[node]
+    for start, first_parent in parent.items():  # every chain reaches the top: no cycles
+        node = first_parent
+        for _ in range(len(parent)):
             if node is None:
                 break
-        assert node is None
+            node = parent[node]
+        assert node is None, start
     leaves = set(dataset.leaf_territories)
     for column in ("current_territory", "locked_territory"):
         assert set(accounts[column].dropna()) <= leaves

@@ -17,7 +17,10 @@ from shapely.geometry import Point, box
 from territory_opt import load_scenario
 from territory_opt.data import adjacency_from_polygons, collect_issues, load_dataset
 from territory_opt.dataset import (
-    ACCOUNT_COLUMNS, REP_COLUMNS, TERRITORY_COLUMNS, UNIT_COLUMNS,
+    ACCOUNT_COLUMNS,
+    REP_COLUMNS,
+    TERRITORY_COLUMNS,
+    UNIT_COLUMNS,
 )
 from territory_opt.errors import InputError
 

@@ -63,10 +63,12 @@ def test_quoted_cells_with_commas_and_newlines(tmp_path):
 
 def test_infer_numbers_keeps_codes_and_ids_as_text(tmp_path):
     path = tmp_path / "a.csv"
-    path.write_text("zip,store_id,sales,label\n02139,7,1.5,x\n10001,8,,y\n", encoding="utf-8")
+    path.write_text("zip,store_id,StoreID,paid,sales,label\n02139,7,7,1,1.5,x\n"
+                    "10001,8,8,0,,y\n", encoding="utf-8")
     table = read_table(path, infer=True)
     assert table["zip"].tolist() == ["02139", "10001"]
-    assert table["store_id"].tolist() == ["7", "8"]
+    assert table["store_id"].tolist() == ["7", "8"] and table["StoreID"].tolist() == ["7", "8"]
+    assert table["paid"].tolist() == [1.0, 0.0]
     assert table["sales"].dtype == float and table["sales"].isna().tolist() == [False, True]
     assert table["label"].tolist() == ["x", "y"]
 

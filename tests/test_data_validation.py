@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 from fixtures.data.builder import (
-    BASE, csv_text, make_scenario, where, with_cell, with_column, without_column,
+    BASE,
+    csv_text,
+    make_scenario,
+    where,
+    with_cell,
+    with_column,
+    without_column,
 )
 
 from territory_opt.data import collect_issues, load_dataset
@@ -37,6 +43,11 @@ def test_mapped_header_not_in_file(tmp_path):
     issues = issues_of(tmp_path, data={"columns": {"accounts": {"potential": "Pot 2027"}}})
     assert where(issues) == [("accounts.csv", 1, "Pot 2027")]
     assert "data.columns.accounts.potential" in issues[0].expected
+
+
+def test_sheet_key_must_name_a_data_file(tmp_path):
+    issues = issues_of(tmp_path, data={"sheet": {"acounts": "Sheet1"}})
+    assert where(issues) == [("scenario.toml", None, "data.sheet.acounts")]
 
 
 def test_mapping_key_that_is_not_a_column(tmp_path):

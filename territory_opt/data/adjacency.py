@@ -30,7 +30,7 @@ SNAP = 1e-9  # snapping grid as a share of the data's extent
 
 def normalise_edges(unit_ids: Sequence[str] | np.ndarray, neighbor_ids: Sequence[str] | np.ndarray
                     ) -> pd.DataFrame:
-    """Undirected edges as ``unit_id < neighbor_id`` pairs, each once, sorted; self-pairs dropped."""
+    """Undirected edges as ``unit_id < neighbor_id`` pairs, each once, sorted; no self-pairs."""
     a = np.asarray(unit_ids, dtype=object)
     b = np.asarray(neighbor_ids, dtype=object)
     keep = a != b

@@ -18,7 +18,7 @@ from territory_opt.errors import InputIssue
 
 @dataclass(frozen=True)
 class NumberRule:
-    """How a numeric column is checked: ``minimum <= x`` (``<`` when ``exclusive``), ``x <= maximum``.
+    """A numeric column's range: ``minimum <= x`` (``<`` when ``exclusive``), ``x <= maximum``.
 
     ``default`` fills blank cells; ``None`` makes a blank cell an issue.
     """

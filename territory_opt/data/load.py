@@ -32,16 +32,32 @@ import pandas as pd
 import shapely
 
 from territory_opt.data.adjacency import adjacency_from_polygons, normalise_edges
-from territory_opt.data.columns import METRIC, SPECS, FileSpec, map_headers
+from territory_opt.data.columns import METRIC, SPECS, map_headers
 from territory_opt.data.readers import (
-    GEO_SUFFIXES, WGS84, infer_numbers, read_table, read_units,
+    GEO_SUFFIXES,
+    WGS84,
+    infer_numbers,
+    read_table,
+    read_units,
 )
 from territory_opt.data.validate import (
-    check_filled, check_ids, check_references, find_cycles, parse_coordinates, parse_dates,
-    parse_numbers, roots, text,
+    check_filled,
+    check_ids,
+    check_references,
+    find_cycles,
+    parse_coordinates,
+    parse_dates,
+    parse_numbers,
+    roots,
+    text,
 )
 from territory_opt.dataset import (
-    ACCOUNT_COLUMNS, ADJACENCY_COLUMNS, REP_COLUMNS, TERRITORY_COLUMNS, UNIT_COLUMNS, Dataset,
+    ACCOUNT_COLUMNS,
+    ADJACENCY_COLUMNS,
+    REP_COLUMNS,
+    TERRITORY_COLUMNS,
+    UNIT_COLUMNS,
+    Dataset,
 )
 from territory_opt.errors import InputError, InputIssue
 from territory_opt.scenarios.config import Scenario
@@ -78,7 +94,8 @@ class _Loader:
         self.alignment = scenario.alignment
         self.scenario_label = str(scenario.source) if scenario.source else "<scenario>"
         self.issues: list[InputIssue] = []
-        refs = {rule.metric for rule in self.alignment.balance} | {self.alignment.moved_share_metric}
+        refs = {rule.metric for rule in self.alignment.balance}
+        refs.add(self.alignment.moved_share_metric)
         self.metric_refs = frozenset(m for m in refs if m and m != "accounts")
         eligibility = {self.alignment.eligibility} if self.alignment.eligibility else set()
         self.extra_names = self.metric_refs | eligibility
@@ -329,8 +346,11 @@ class _Loader:
                     "count (alignment.territories), or reps/current_territory naming territories",
                     column="data.territories"))
                 return None
-        rows = [(ROOT_ID, None, "company", "All territories")] + \
-            [(leaf, ROOT_ID, "territory", leaf) for leaf in leaves]
+        root = ROOT_ID
+        while root in leaves:
+            root += "_"
+        rows = [(root, None, "company", "All territories")] + \
+            [(leaf, root, "territory", leaf) for leaf in leaves]
         return _Hierarchy(pd.DataFrame(rows, columns=TERRITORY_COLUMNS, dtype=object), leaves,
                           origin)
 
@@ -462,6 +482,10 @@ class _Loader:
     def check_scenario(self) -> None:
         """Settings that must agree with the data."""
         alignment, label = self.alignment, self.scenario_label
+        for key, sheet in self.scenario.data.sheet.items():
+            if key not in SPECS:
+                self.issues.append(InputIssue(label, "a data file key: " + ", ".join(SPECS),
+                                              column=f"data.sheet.{key}", value=sheet))
         accounts_cols = self.columns.get("accounts", set())
         if self.accounts is not None:
             numeric = {c for c in self.accounts.columns
@@ -475,12 +499,12 @@ class _Loader:
                      for i, rule in enumerate(alignment.balance)]
             if alignment.moved_share_metric:
                 rules.append(("alignment.moved_share_metric", alignment.moved_share_metric))
+            files = "accounts or units file" if alignment.level == "unit" else "accounts file"
             for column, metric in rules:
                 if metric != "accounts" and metric not in numeric:
                     self.issues.append(InputIssue(
-                        label, f"a numeric column of the accounts file{' or units file' if alignment.level == 'unit' else ''} "
-                               f"(or 'accounts' for the count); numeric columns: "
-                               + (", ".join(sorted(numeric)) or "none"),
+                        label, f"a numeric column of the {files} (or 'accounts' for the count); "
+                               "numeric columns: " + (", ".join(sorted(numeric)) or "none"),
                         column=column, value=metric))
         self.check_territory_count()
         self.check_unit_level()
@@ -502,10 +526,12 @@ class _Loader:
         if k is None or self.scenario.data.territories is None or self.hierarchy is None:
             return
         if len(self.hierarchy.leaves) != k:
+            leaves = len(self.hierarchy.leaves)
             self.issues.append(InputIssue(
-                self.scenario_label, f"the number of leaf territories in {self.label('territories')}"
-                                     f" ({len(self.hierarchy.leaves)}), or no alignment.territories",
-                column="alignment.territories", value=str(k)))
+                self.scenario_label, f"the number of leaf territories in "
+                                     f"{self.label('territories')} ({leaves}), or no "
+                                     "alignment.territories", column="alignment.territories",
+                value=str(k)))
 
     def check_unit_level(self) -> None:
         if self.alignment.level != "unit" or self.accounts is None:

@@ -242,17 +242,18 @@ def read_table(path: str | Path, sheet: str | None = None, *, label: str | None 
 
 NUMBER_PATTERN = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _PADDED_CODE = r"0\d+"
+_ID_HEADER = re.compile(r"(^|[^A-Za-z])[iI][dD]$|[a-z](Id|ID)$")
 
 
 def infer_numbers(frame: pd.DataFrame, skip: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Text columns whose every cell is a plain number become float64 (blanks NaN).
 
     Kept as text: columns in ``skip``, columns holding a zero-padded code (``02139``), and
-    columns whose header ends in "id" (identifiers stay strings).
+    identifier columns (header ``id``, ``..._id``, ``... ID``, ``StoreId``).
     """
     out = frame.copy()
     for column in frame.columns:
-        if column in skip or str(column).lower().endswith("id"):
+        if column in skip or _ID_HEADER.search(str(column)):
             continue
         values = frame[column].dropna()
         if values.empty:
@@ -269,9 +270,10 @@ def read_units(path: str | Path, sheet: str | None = None, *,
 
     Geo files (GeoPackage, GeoJSON, Shapefile or a zipped Shapefile) are read with pyogrio;
     ``sheet`` names the GeoPackage layer (default: the first). Another CRS is reprojected
-    to EPSG:4326; a file without a CRS is taken as EPSG:4326 when its coordinates are
-    degrees; coordinates outside [-180, 180] x [-90, 90] after that are rejected. Tables (CSV, XLSX, Parquet) carry ``lat``/``lon`` columns and
-    get an empty geometry column.
+    to EPSG:4326; a file without a CRS is taken to be in EPSG:4326; coordinates outside
+    [-180, 180] x [-90, 90] after that are rejected (metres without a CRS, or a GeoJSON
+    wrongly holding projected coordinates). Tables (CSV, XLSX, Parquet) carry ``lat`` and
+    ``lon`` columns and get an empty geometry column.
     """
     path, label = _existing(path, label)
     suffix = path.suffix.lower()
