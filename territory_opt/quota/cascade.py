@@ -138,7 +138,7 @@ def _shares(weights: dict[str, float], kids: np.ndarray, groups: np.ndarray, n_g
 
 
 def _check_level_keys(config: QuotaConfig, methods: dict, tree: Tree, metric_names: set[str]):
-    levels = set(tree.level)
+    levels = set(tree.level) | {REP_LEVEL}
     known = f"a level of the hierarchy ({', '.join(sorted(levels))})"
     issues = [InputIssue(SOURCE, known, column="quota.overassign", value=k)
               for k in config.overassign if k not in levels]
@@ -224,7 +224,7 @@ def plan_quotas(
                                      column="quota.total")])
     fixed = _bottom_up(config.bottom_up, tree, leaf_metrics)
     bounds = gr.resolve_bounds(tree.ids, tree.level, potential, sales_ly, config.guardrails,
-                               set(tree.level))
+                               set(tree.level) | {REP_LEVEL})
     overassign = pd.Series(tree.level).map(config.overassign).fillna(0.0).to_numpy(copy=True)
     labels = {lv: method_label(methods.get(lv, methods["default"])) for lv in set(tree.level)}
     method_text = pd.Series(tree.level).map(labels).to_numpy(dtype=object)

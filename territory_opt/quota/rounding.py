@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-_SNAP = 1e-9  # values this close (relative) to an integer are that integer
+_SNAP_ABS, _SNAP_REL = 1e-9, 1e-12  # float noise: values this close to an integer are it
+
+
+def _snap_tolerance(values: np.ndarray) -> np.ndarray:
+    return _SNAP_ABS + _SNAP_REL * np.abs(values)
 
 
 def round_half_up(values: np.ndarray | float) -> np.ndarray:
     """Nearest integer, halves rounded up (int64); tiny float noise snapped first."""
     values = np.asarray(values, dtype=float)
-    return np.floor(values + 0.5 + _SNAP * np.maximum(1.0, np.abs(values))).astype(np.int64)
+    return np.floor(values + 0.5 + _snap_tolerance(values)).astype(np.int64)
 
 
 def largest_remainder(
@@ -37,7 +41,7 @@ def largest_remainder(
     groups = np.asarray(groups, dtype=np.int64)
     totals = np.asarray(totals, dtype=np.int64)
     snapped = np.rint(values)
-    near = np.abs(values - snapped) <= _SNAP * np.maximum(1.0, np.abs(values))
+    near = np.abs(values - snapped) <= _snap_tolerance(values)
     values = np.where(near, snapped, values)
     base = np.floor(values).astype(np.int64)
     fraction = values - base
@@ -49,10 +53,12 @@ def largest_remainder(
                          f"which cannot round to {totals[bad]}")
     priority = fraction.copy()
     if lower is not None:
-        forced = base < np.ceil(np.asarray(lower, dtype=float) - _SNAP)
+        lower = np.asarray(lower, dtype=float)
+        forced = base < np.ceil(lower - _snap_tolerance(lower))
         priority += 2.0 * forced
     if upper is not None:
-        blocked = base + 1 > np.floor(np.asarray(upper, dtype=float) + _SNAP)
+        upper = np.asarray(upper, dtype=float)
+        blocked = base + 1 > np.floor(upper + _snap_tolerance(upper))
         priority -= 2.0 * blocked
     order = np.lexsort((-priority, groups))
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])
