@@ -1,0 +1,287 @@
+"""Unit-level territory design: contiguity, green-field centres, cut-edge compactness.
+
+Entry point ``solve_districting(problem, options)``; the dispatcher calls it whenever
+``problem.contiguous``, ``problem.centers == "free"`` or ``problem.compactness == "cut_edges"``.
+
+* Small instances (free centres: n ≤ ``EXACT_MAX_UNITS``; fixed centres: n·k ≤
+  ``EXACT_MAX_PAIRS``) go to the exact MIP in ``hess.py`` (Hess model for free centres,
+  Zoltners–Sinha for fixed rep units) with exact L-fixing and an LCUT contiguity cut loop.
+* Larger ones go to the heuristic engine in ``local_search.py`` (region growing, balance and
+  compactness local search, LNS) with a valid Lagrangian lower bound.
+
+Free-centre objective (``centers == "free"``): with w = the first balance metric's weights and
+d = ``item_distance_km`` (filled with haversine km from ``item_latlon`` when None), inertia is
+Σ_i w_i·d(i, c(i))² and travel Σ_i w_i·d(i, c(i)), c(i) = the centre unit of i's territory.
+Fixed centres use ``problem.cost``. ``cut_edges`` minimises the number of adjacent unit pairs in
+different territories.
+
+Islands (units without neighbours) are never bridged: under contiguity an island must be a whole
+territory by itself (its own centre); the overt checks say so when its weight does not fit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolutionError
+from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.solvers.contiguity import Graph, overt_infeasibility
+from territory_opt.solvers.fixing import l_fixing
+from territory_opt.solvers.graph_problem import distance_matrix_km
+from territory_opt.solvers.hess import ExactInstance, integer_bounds, solve_exact
+
+EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
+EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
+OBJECTIVES = ("travel", "inertia", "cut_edges", "none")
+
+
+def _validate(problem: AlignmentProblem) -> None:
+    issues = []
+    if problem.compactness not in OBJECTIVES:
+        issues.append(InputIssue("scenario", f"compactness in {OBJECTIVES}",
+                                 column="compactness", value=problem.compactness))
+    if problem.centers not in ("reps", "free"):
+        issues.append(InputIssue("scenario", "centers 'reps' or 'free'", column="centers",
+                                 value=problem.centers))
+    if (problem.contiguous or problem.compactness == "cut_edges") and problem.edges is None:
+        issues.append(InputIssue("units", "unit adjacency (polygons or an edge list) when "
+                                 "contiguity or cut edges are requested", column="edges"))
+    if problem.n_items < problem.n_territories:
+        issues.append(InputIssue("units", f"at least {problem.n_territories} units for "
+                                 f"{problem.n_territories} territories",
+                                 value=str(problem.n_items)))
+    if problem.edges is not None:
+        edges = np.asarray(problem.edges)
+        if edges.size and (edges.min() < 0 or edges.max() >= problem.n_items):
+            issues.append(InputIssue("units", "edge endpoints are item indices 0..n-1",
+                                     column="edges", value=str(edges.max())))
+    if issues:
+        raise InputError(issues)
+
+
+def hard_bounds(problem: AlignmentProblem) -> tuple[np.ndarray, np.ndarray]:
+    """(k, m) lower/upper balance bounds, rounded inward for integer-valued metrics."""
+    return integer_bounds(np.asarray(problem.weights, float), problem.lower, problem.upper)
+
+
+def free_centre_distances(problem: AlignmentProblem) -> np.ndarray:
+    """(n, n) unit–unit km: ``item_distance_km`` if given, else haversine from ``item_latlon``."""
+    if problem.item_distance_km is not None:
+        return np.asarray(problem.item_distance_km, dtype=float)
+    return distance_matrix_km(np.asarray(problem.item_latlon, float), "haversine_km")
+
+
+def free_centre_cost(problem: AlignmentProblem, dist: np.ndarray) -> np.ndarray:
+    """(n, n) cost of unit i served by centre j: w_i·d_ij² (inertia), w_i·d_ij (travel) or 0."""
+    w = np.asarray(problem.weights, float)[:, 0][:, None]
+    if problem.compactness == "inertia":
+        return w * dist**2
+    if problem.compactness == "travel":
+        return w * dist
+    return np.zeros_like(dist)
+
+
+def fixed_roots(problem: AlignmentProblem) -> tuple[np.ndarray, list[str]]:
+    """Root unit of each territory for fixed centres: ``center_items`` or the nearest unit."""
+    if problem.center_items is not None:
+        return np.asarray(problem.center_items, dtype=int), []
+    roots = np.argmin(np.asarray(problem.distance_km, float), axis=0)
+    if len(set(roots.tolist())) < len(roots):
+        raise InputError([InputIssue("territories", "reps whose nearest units are distinct "
+                                     "(contiguity needs one root unit per territory)",
+                                     column="center_items")])
+    return roots, ["contiguity roots: each territory's unit nearest its rep home"]
+
+
+def _labels_for_columns(problem: AlignmentProblem, column_of: np.ndarray,
+                        lower: np.ndarray, upper: np.ndarray) -> dict[int, int]:
+    """Territory index per open column: loads must fit the territory bounds; among those, keep
+    as many items as possible in their current territory."""
+    cols = np.unique(column_of)
+    k = problem.n_territories
+    weights = np.asarray(problem.weights, float)
+    hard = ~np.asarray(problem.soft, bool)
+    cost = np.zeros((len(cols), k))
+    for a, c in enumerate(cols):
+        load = weights[column_of == c].sum(axis=0)
+        fits = np.all((load[None, hard] >= lower[:, hard] - 1e-6)
+                      & (load[None, hard] <= upper[:, hard] + 1e-6), axis=1)
+        cost[a] = np.where(fits, 0.0, 1e9)
+        current = np.asarray(problem.current)[column_of == c]
+        cost[a] -= np.bincount(current[current >= 0], minlength=k)[:k]
+    rows, ts = linear_sum_assignment(cost)
+    return {int(cols[r]): int(t) for r, t in zip(rows, ts)}
+
+
+def _best_centres(inst: ExactInstance, column_of: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Per territory (labels = positions in ``roots``), the member unit that minimises the
+    territory's cost as its centre (``inst.cost`` columns are centres in free mode)."""
+    centres = roots.copy()
+    for t in range(len(roots)):
+        members = np.flatnonzero(column_of == t)
+        sub = inst.cost[np.ix_(members, members)]
+        feasible = inst.allowed[np.ix_(members, members)].all(axis=0)
+        totals = np.where(feasible, sub.sum(axis=0), np.inf)
+        if np.isfinite(totals).any():
+            centres[t] = members[int(np.argmin(totals))]
+    return centres
+
+
+def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions,
+                               notes: list[str]) -> tuple[np.ndarray, float] | None:
+    """A contiguous start plan by location–allocation: centres of the non-contiguous Hess plan
+    (15 % of the time), then alternately the fixed-centre (Zoltners–Sinha) model with contiguity
+    and re-centring on each territory's best member until the centres repeat, restarted from
+    population-weighted random centres (until 40 % of the time is used).
+    """
+    start = time.monotonic()
+    relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
+    if relaxed.column_of is None:
+        return None
+    rng = np.random.default_rng(options.seed)
+    centres = np.unique(relaxed.column_of)
+    weight = np.maximum(inst.weights[:, 0], 1e-9)
+    best, seen, starts = None, set(), 0
+    while time.monotonic() - start < 0.4 * options.time_limit:
+        if tuple(centres) in seen:  # converged: restart from population-weighted random centres
+            starts += 1
+            if starts > 50:
+                break
+            centres = np.sort(rng.choice(len(weight), size=inst.k, replace=False,
+                                         p=weight / weight.sum()))
+            continue
+        seen.add(tuple(centres))
+        fixed = replace(inst, roots=inst.roots[centres], allowed=inst.allowed[:, centres],
+                        cost=inst.cost[:, centres], mode="fixed",
+                        lower=np.repeat(inst.lower[:1], len(centres), axis=0),
+                        upper=np.repeat(inst.upper[:1], len(centres), axis=0),
+                        targets=np.repeat(inst.targets[:1], len(centres), axis=0))
+        budget = 0.4 * options.time_limit - (time.monotonic() - start)
+        try:
+            result = solve_exact(fixed, True, budget, options.relative_gap)
+        except InputError:
+            result = None
+        if result is None or result.column_of is None:
+            continue
+        if best is None or result.objective < best[1]:
+            best = (centres[result.column_of], float(result.objective))
+        centres = np.sort(_best_centres(inst, result.column_of, centres))
+    notes.append(f"start plan: non-contiguous plan {relaxed.objective:.10g} ({relaxed.status}); "
+                 f"location–allocation with contiguity over {len(seen)} centre sets: "
+                 f"{best[1] if best else 'none'}")
+    return best
+
+
+def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
+           lower: np.ndarray, upper: np.ndarray, notes: list[str]) -> Solution:
+    start = time.monotonic()
+    n, k = problem.n_items, problem.n_territories
+    weights = np.asarray(problem.weights, float)
+    hard = ~np.asarray(problem.soft, bool)
+    cut_edges = problem.compactness == "cut_edges"
+    if problem.centers == "free":
+        roots = np.arange(n)
+        dist = free_centre_distances(problem)
+        cost = free_centre_cost(problem, dist)
+        allowed = np.ones((n, n), dtype=bool)
+        mode = "free"
+        if np.any(np.asarray(problem.locked) >= 0) or problem.eligible is not None:
+            notes.append("free centres: locked items and eligibility refer to territory labels "
+                         "and are not enforced by the centre-indexed model")
+    else:
+        roots, root_notes = fixed_roots(problem)
+        notes.extend(root_notes)
+        cost = np.asarray(problem.cost, float).copy()
+        allowed = np.ones((n, k), dtype=bool) if problem.eligible is None \
+            else np.asarray(problem.eligible, bool).copy()
+        locked = np.asarray(problem.locked)
+        for i in np.flatnonzero(locked >= 0):
+            allowed[i] = False
+            allowed[i, locked[i]] = True
+        allowed[roots, np.arange(k)] = True
+        mode = "fixed"
+    before = int(allowed.sum())
+    if problem.contiguous and np.any(hard):
+        loose_lo, loose_hi = lower[:, hard].min(axis=0), upper[:, hard].max(axis=0)
+        reach = l_fixing(graph, weights[:, hard], loose_lo, loose_hi, roots)
+        allowed &= reach.T
+        if mode == "fixed":
+            allowed[roots, np.arange(k)] = True
+    notes.append(f"L-fixing kept {int(allowed.sum())} of {before} unit–centre pairs")
+    inst = ExactInstance(
+        graph=graph, roots=roots, allowed=allowed, cost=cost, mode=mode, k=k,
+        weights=weights, lower=lower, upper=upper, soft=np.asarray(problem.soft, bool),
+        soft_penalty=np.asarray(problem.soft_penalty, float),
+        targets=np.asarray(problem.targets, float), cut_edges=cut_edges,
+        current=np.asarray(problem.current) if mode == "fixed" else None,
+        move_weight=np.asarray(problem.move_weight, float),
+        move_penalty=float(problem.move_penalty), max_moved=problem.max_moved)
+    incumbent = None
+    if mode == "free" and problem.contiguous and not cut_edges:
+        incumbent = _incumbent_from_relaxation(inst, options, notes)
+    remaining = options.time_limit - (time.monotonic() - start)
+    result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
+                         progress=options.progress, incumbent=incumbent)
+    stats = {"model": "hess" if mode == "free" else "zoltners-sinha",
+             "contiguity": "lcut-loop" if problem.contiguous else "none",
+             "rounds": result.rounds, "contiguity_cuts": result.cuts,
+             "pairs": int(allowed.sum()), "notes": notes}
+    if result.status == "INFEASIBLE":
+        what = "contiguous territories" if problem.contiguous else "territories"
+        bounds = "; ".join(f"{problem.metric_names[m]} within [{lower[:, m].min():g}, "
+                           f"{upper[:, m].max():g}]" for m in np.flatnonzero(hard))
+        raise InfeasibleError([f"no plan with {k} {what} and {bounds} exists: the exact model "
+                               f"proved it in {result.seconds:.1f} s "
+                               f"({result.rounds} rounds, {result.cuts} contiguity cuts)"])
+    if result.column_of is None:
+        raise NoSolutionError(f"no feasible plan found within {options.time_limit:g} s")
+    if mode == "free":
+        label_of = _labels_for_columns(problem, result.column_of, lower, upper)
+        assignment = np.array([label_of[int(c)] for c in result.column_of])
+        centers = np.full(k, -1)
+        for c, t in label_of.items():
+            centers[t] = roots[c]
+    else:
+        assignment, centers = result.column_of.copy(), roots.copy()
+    gap = None
+    if result.objective is not None and result.bound is not None:
+        gap = max(0.0, (result.objective - result.bound) / max(abs(result.objective), 1e-9))
+    return Solution(assignment=assignment, status=result.status, objective=result.objective,
+                    bound=result.bound, gap=gap, solve_seconds=result.seconds,
+                    engine="highs-mip+lcut" if problem.contiguous else "highs-mip",
+                    centers=centers, log="\n".join(result.log), stats=stats)
+
+
+def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solution:
+    """Solve a unit-level design problem; raises InfeasibleError / NoSolutionError / InputError."""
+    start = time.monotonic()
+    _validate(problem)
+    n, k = problem.n_items, problem.n_territories
+    graph = Graph.from_edges(n, problem.edges)
+    lower, upper = hard_bounds(problem)
+    hard = ~np.asarray(problem.soft, bool)
+    notes = list(problem.notes)
+    islands = [problem.item_ids[i] for i in range(n) if len(graph.nbrs[i]) == 0]
+    if problem.contiguous and islands:
+        notes.append(f"{len(islands)} island unit(s) without neighbours (e.g. {islands[0]}): "
+                     f"each must form a territory by itself")
+    reasons = overt_infeasibility(
+        graph, np.asarray(problem.weights, float)[:, hard], lower[:, hard].min(axis=0),
+        upper[:, hard].max(axis=0), k, problem.item_ids,
+        [problem.metric_names[m] for m in np.flatnonzero(hard)], problem.contiguous)
+    if reasons:
+        raise InfeasibleError(reasons)
+    small = (n <= EXACT_MAX_UNITS) if problem.centers == "free" else (n * k <= EXACT_MAX_PAIRS)
+    if options.engine != "local" and small:
+        solution = _exact(problem, options, graph, lower, upper, notes)
+    else:
+        from territory_opt.solvers.local_search import solve_large
+
+        solution = solve_large(problem, options, graph, lower, upper, notes)
+    solution.solve_seconds = time.monotonic() - start
+    return solution

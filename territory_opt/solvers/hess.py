@@ -1,0 +1,349 @@
+"""Exact centre-indexed MIP with an outer contiguity cut loop (MathOpt + HiGHS).
+
+Columns c = 0..C−1 each have a root unit r_c. Binary x_ic = 1 when unit i joins column c.
+
+* ``free`` centres (Hess 1965): one column per candidate centre j (r_j = j); x_jj opens centre j;
+  Σ_j x_jj = k; x_ij ≤ x_jj; L·x_jj ≤ Σ_i w_i x_ij ≤ U·x_jj. No label symmetry. When the
+  territories' bounds differ, z_jt (centre j serves territory t) picks the bounds.
+* ``fixed`` centres (Zoltners & Sinha 1983): column c = territory c, rooted at its rep's unit,
+  x_{r_c,c} = 1; L_c ≤ Σ_i w_i x_ic ≤ U_c.
+
+Every unit: Σ_c x_ic = 1. Objective: Σ cost_ic x_ic (+ soft-balance and move penalties), or cut
+edges Σ_e y_e with y_uv ≥ |x_uc − x_vc|.
+
+Contiguity (LCUT, Validi, Buchanan & Lykhovyd 2022) is imposed by lazy constraints inside SCIP's
+branch and bound (MathOpt GSCIP callback on every candidate incumbent; MathOpt's HiGHS ignores
+lazy constraints): for each component S of a territory that misses its root, add
+x_ac ≤ Σ_{b∈C} x_bc for a ∈ S, with C the minimal separator of S from the root. The rows are valid
+for every contiguous plan, so the dual bound and an infeasibility verdict are proofs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from ortools.math_opt.python import mathopt
+
+from territory_opt.solvers.contiguity import Graph, components, minimal_separator
+
+
+@dataclass
+class ExactInstance:
+    """Everything the MIP needs; arrays indexed by unit i, column c, territory t, metric m."""
+
+    graph: Graph
+    roots: np.ndarray            # (C,) root unit of each column
+    allowed: np.ndarray          # (n, C) bool: pair may be used
+    cost: np.ndarray             # (n, C) objective coefficient of x_ic
+    mode: str                    # "free" | "fixed"
+    k: int
+    weights: np.ndarray          # (n, m)
+    lower: np.ndarray            # (k, m)
+    upper: np.ndarray            # (k, m)
+    soft: np.ndarray             # (m,) bool
+    soft_penalty: np.ndarray     # (m,) objective cost per unit of fractional deviation
+    targets: np.ndarray          # (k, m)
+    cut_edges: bool = False
+    current: np.ndarray | None = None      # fixed mode: (n,) column index of current plan, −1 none
+    move_weight: np.ndarray | None = None
+    move_penalty: float = 0.0
+    max_moved: float | None = None
+
+
+@dataclass
+class ExactResult:
+    status: str                  # OPTIMAL | FEASIBLE | INFEASIBLE | UNKNOWN
+    column_of: np.ndarray | None  # (n,) column per unit of the best contiguous plan found
+    objective: float | None
+    bound: float | None
+    seconds: float
+    log: list[str] = field(default_factory=list)
+    rounds: int = 1
+    cuts: int = 0
+
+
+def integer_bounds(weights: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+    """Round bounds inward to integers for metrics whose weights are all integers.
+
+    Loads of integer weights are integers, so this changes no feasible plan and undoes the
+    floating-point noise of ``target·(1 ∓ tolerance)``.
+    """
+    lower, upper = lower.astype(float).copy(), upper.astype(float).copy()
+    for m in range(weights.shape[1]):
+        if np.all(np.abs(weights[:, m] - np.round(weights[:, m])) < 1e-9):
+            lower[:, m] = np.ceil(lower[:, m] - 1e-6)
+            upper[:, m] = np.floor(upper[:, m] + 1e-6)
+    return lower, upper
+
+
+class _Model:
+    """The MathOpt model of an ExactInstance, with methods to add cuts and read plans."""
+
+    def __init__(self, inst: ExactInstance, contiguous: bool):
+        self.inst = inst
+        self.model = mathopt.Model(name="districting")
+        n, n_cols = inst.allowed.shape
+        self.x: dict[tuple[int, int], mathopt.Variable] = {}
+        for i, c in zip(*np.nonzero(inst.allowed)):
+            i, c = int(i), int(c)
+            self.x[i, c] = self.model.add_binary_variable(name=f"x_{i}_{c}")
+        self.by_unit: list[list[tuple[int, mathopt.Variable]]] = [[] for _ in range(n)]
+        self.by_col: list[list[tuple[int, mathopt.Variable]]] = [[] for _ in range(n_cols)]
+        for (i, c), var in self.x.items():
+            self.by_unit[i].append((c, var))
+            self.by_col[c].append((i, var))
+        for i in range(n):
+            self.model.add_linear_constraint(mathopt.fast_sum(v for _, v in self.by_unit[i]) == 1)
+        objective = [self._balance_rows()]
+        if inst.cut_edges:
+            objective.append(self._cut_edge_terms())
+        else:
+            objective.append(mathopt.fast_sum(float(inst.cost[i, c]) * v
+                                              for (i, c), v in self.x.items()))
+        objective.append(self._move_terms())
+        self.model.minimize(mathopt.fast_sum(objective))
+        self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
+
+    def _neighbourhood_rows(self) -> int:
+        """A priori LCUT rows with the separators N(a) and N(r_c): for a ∉ N[r_c],
+        x_ac ≤ Σ_{b∈N(a)} x_bc and x_ac ≤ Σ_{b∈N(r_c)} x_bc. Returns the number of rows."""
+        inst, rows = self.inst, 0
+        for c, col in enumerate(self.by_col):
+            root = int(inst.roots[c])
+            root_nbrs = set(inst.graph.nbrs[root].tolist())
+            for a, var in col:
+                if a == root or a in root_nbrs:
+                    continue
+                for sep in (inst.graph.nbrs[a], inst.graph.nbrs[root]):
+                    rhs = [self.x[b, c] for b in sep.tolist() if (b, c) in self.x]
+                    self.model.add_linear_constraint(var - mathopt.fast_sum(rhs) <= 0)
+                    rows += 1
+        return rows
+
+    def _open(self, c: int):
+        root = int(self.inst.roots[c])
+        return self.x.get((root, c))
+
+    def _balance_rows(self):
+        inst, model = self.inst, self.model
+        penalty_terms = []
+        uniform = bool(np.all(inst.lower == inst.lower[0]) and np.all(inst.upper == inst.upper[0]))
+        if inst.mode == "free":
+            opens = {c: self._open(c) for c in range(len(inst.roots))}
+            opens = {c: v for c, v in opens.items() if v is not None}
+            model.add_linear_constraint(mathopt.fast_sum(opens.values()) == inst.k)
+            for c, col in enumerate(self.by_col):
+                if c not in opens:
+                    continue
+                for i, v in col:
+                    if i != int(inst.roots[c]):
+                        model.add_linear_constraint(v <= opens[c])
+            if uniform:
+                lo_of = {c: inst.lower[0] * v for c, v in opens.items()}
+                hi_of = {c: inst.upper[0] * v for c, v in opens.items()}
+            else:
+                z = {(c, t): model.add_binary_variable(name=f"z_{c}_{t}")
+                     for c in opens for t in range(inst.k)}
+                for c, v in opens.items():
+                    model.add_linear_constraint(
+                        mathopt.fast_sum(z[c, t] for t in range(inst.k)) == v)
+                for t in range(inst.k):
+                    model.add_linear_constraint(mathopt.fast_sum(z[c, t] for c in opens) == 1)
+                lo_of = {c: [mathopt.fast_sum(inst.lower[t, m] * z[c, t] for t in range(inst.k))
+                             for m in range(inst.weights.shape[1])] for c in opens}
+                hi_of = {c: [mathopt.fast_sum(inst.upper[t, m] * z[c, t] for t in range(inst.k))
+                             for m in range(inst.weights.shape[1])] for c in opens}
+            columns = list(opens)
+        else:
+            columns = list(range(len(inst.roots)))
+            lo_of = {c: inst.lower[c] for c in columns}
+            hi_of = {c: inst.upper[c] for c in columns}
+            for c in columns:
+                root_var = self._open(c)
+                if root_var is not None:
+                    root_var.lower_bound = 1.0
+        for c in columns:
+            for m in range(inst.weights.shape[1]):
+                load = mathopt.fast_sum(float(inst.weights[i, m]) * v
+                                        for i, v in self.by_col[c] if inst.weights[i, m] != 0)
+                if not inst.soft[m]:
+                    model.add_linear_constraint(load - lo_of[c][m] >= 0)
+                    model.add_linear_constraint(load - hi_of[c][m] <= 0)
+                    continue
+                over = model.add_variable(lb=0.0, name=f"over_{c}_{m}")
+                under = model.add_variable(lb=0.0, name=f"under_{c}_{m}")
+                model.add_linear_constraint(load - hi_of[c][m] - over <= 0)
+                model.add_linear_constraint(load - lo_of[c][m] + under >= 0)
+                scale = float(inst.soft_penalty[m]) / max(float(np.mean(inst.targets[:, m])), 1e-9)
+                penalty_terms.append(scale * (over + under))
+        return mathopt.fast_sum(penalty_terms)
+
+    def _cut_edge_terms(self):
+        inst, model = self.inst, self.model
+        terms = []
+        seen = set()
+        for u, nbrs in enumerate(inst.graph.nbrs):
+            for v in nbrs:
+                v = int(v)
+                if (min(u, v), max(u, v)) in seen:
+                    continue
+                seen.add((min(u, v), max(u, v)))
+                y = model.add_variable(lb=0.0, ub=1.0, name=f"y_{u}_{v}")
+                terms.append(y)
+                for c in range(inst.allowed.shape[1]):
+                    xu, xv = self.x.get((u, c)), self.x.get((v, c))
+                    if xu is None and xv is None:
+                        continue
+                    diff = (xu if xu is not None else 0.0) - (xv if xv is not None else 0.0)
+                    model.add_linear_constraint(y - diff >= 0)
+                    model.add_linear_constraint(y + diff >= 0)
+        return mathopt.fast_sum(terms)
+
+    def _move_terms(self):
+        inst = self.inst
+        if inst.mode != "fixed" or inst.current is None:
+            return mathopt.fast_sum([])
+        stays = [(float(inst.move_weight[i]), self.x.get((i, int(c))))
+                 for i, c in enumerate(inst.current) if c >= 0]
+        moved = mathopt.fast_sum(w * (1 - v) if v is not None else w for w, v in stays)
+        if inst.max_moved is not None:
+            self.model.add_linear_constraint(moved <= float(inst.max_moved))
+        return inst.move_penalty * moved
+
+    def add_contiguity_cuts(self, column_of: np.ndarray) -> int:
+        """Add LCUT rows x_aj ≤ Σ_{b∈C} x_bj for every component S of a territory that misses its
+        root: a ∈ S, C the minimal separator of S from the root, and j every candidate root on
+        the root's side of C (all valid; the territory's own column is the violated one).
+        Returns the number of rows added."""
+        inst, added = self.inst, 0
+        root_column = {int(r): c for c, r in enumerate(inst.roots)}
+        for c in np.unique(column_of):
+            members = np.flatnonzero(column_of == c)
+            root = int(inst.roots[c])
+            for comp in components(inst.graph, members):
+                if root in comp:
+                    continue
+                sep, side = minimal_separator(inst.graph, comp, root)
+                targets = [root_column[r] for r in side if r in root_column]
+                for j in targets:
+                    rhs = mathopt.fast_sum(self.x[b, j] for b in sep if (b, j) in self.x)
+                    for a in comp:
+                        if (a, j) in self.x:
+                            self.model.add_linear_constraint(self.x[a, j] - rhs <= 0)
+                            added += 1
+        return added
+
+    def reduced_cost_fixing(self, cutoff: float) -> tuple[int, float | None]:
+        """LP reduced-cost fixing: x = 0 in the LP optimum and LP + reduced cost > cutoff ⇒ x = 0
+        in every plan better than ``cutoff``. Returns (number fixed, LP bound)."""
+        variables = list(self.x.values())
+        for var in variables:
+            var.integer = False
+        result = mathopt.solve(self.model, mathopt.SolverType.HIGHS,
+                               params=mathopt.SolveParameters(enable_output=False))
+        for var in variables:
+            var.integer = True
+        if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
+            return 0, None
+        lp = float(result.objective_value())
+        values, reduced = result.variable_values(), result.reduced_costs()
+        fixed = 0
+        for var in variables:
+            if var.upper_bound > 0 and values[var] < 1e-9 and lp + reduced[var] > cutoff + 1e-6:
+                var.upper_bound = 0.0
+                fixed += 1
+        return fixed, lp
+
+    def hint(self, column_of: np.ndarray) -> mathopt.ModelSolveParameters:
+        values = {var: float(column_of[i] == c) for (i, c), var in self.x.items()}
+        return mathopt.ModelSolveParameters(
+            solution_hints=[mathopt.SolutionHint(variable_values=values)])
+
+    def column_of(self, values) -> np.ndarray:
+        column_of = np.full(len(self.by_unit), -1)
+        for (i, c), var in self.x.items():
+            if values[var] > 0.5:
+                column_of[i] = c
+        return column_of
+
+
+def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relative_gap: float,
+                progress=None, incumbent: tuple[np.ndarray, float] | None = None) -> ExactResult:
+    """Solve the MIP by HiGHS (MathOpt), adding LCUT rows until the optimum is connected.
+
+    Each round's MIP relaxes the contiguous problem: its dual bound is valid, its infeasibility is
+    a proof, and a connected optimum is optimal. The previous round's plan is passed as a hint.
+    ``incumbent`` (column_of, objective), a known contiguous plan, is the fallback, the hint, and
+    the cutoff for LP reduced-cost fixing (relative_gap is then applied to it).
+    """
+    start = time.monotonic()
+    model = _Model(inst, contiguous)
+    log = [f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
+           f"{model.a_priori_rows} a-priori contiguity rows"]
+    bound, best_plan, best_obj, rounds, cuts, hint = None, None, None, 0, 0, None
+    status = "UNKNOWN"
+    if incumbent is not None:
+        best_plan, best_obj = incumbent
+        hint, status = best_plan, "FEASIBLE"
+    while True:
+        remaining = time_limit - (time.monotonic() - start)
+        if remaining <= 0.05:
+            break
+        if best_obj is not None:
+            fixed, lp = model.reduced_cost_fixing(best_obj)
+            log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
+                       f"reduced-cost fixing removed {fixed} pairs")
+        params = mathopt.SolveParameters(time_limit=timedelta(seconds=remaining),
+                                         relative_gap_tolerance=relative_gap, enable_output=False)
+        result = mathopt.solve(model.model, mathopt.SolverType.HIGHS, params=params,
+                               model_params=model.hint(hint) if hint is not None else None)
+        rounds += 1
+        reason = result.termination.reason
+        if reason in (mathopt.TerminationReason.INFEASIBLE,
+                      mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED) and best_obj is not None:
+            log.append(f"round {rounds}: nothing better than the incumbent")
+            status, bound = "OPTIMAL", best_obj
+            break
+        if reason in (mathopt.TerminationReason.INFEASIBLE,
+                      mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
+            log.append(f"round {rounds}: infeasible after {cuts} cuts")
+            return ExactResult("INFEASIBLE", None, None, None, time.monotonic() - start, log,
+                               rounds, cuts)
+        dual = result.termination.objective_bounds.dual_bound
+        if np.isfinite(dual):
+            bound = dual if bound is None else max(bound, dual)
+        if not result.has_primal_feasible_solution():
+            log.append(f"round {rounds}: no plan ({reason.name})")
+            break
+        plan, objective = model.column_of(result.variable_values()), float(result.objective_value())
+        proved = reason == mathopt.TerminationReason.OPTIMAL
+        if proved and best_obj is not None and objective >= best_obj * (1 - relative_gap) - 1e-6:
+            log.append(f"round {rounds}: relaxation optimum {objective:.10g} proves the incumbent")
+            status, bound = "OPTIMAL", min(objective, best_obj)
+            break
+        if not contiguous or plan_is_contiguous(inst.graph, plan):
+            if best_obj is None or objective < best_obj:
+                best_plan, best_obj = plan, objective
+            status = "OPTIMAL" if proved else "FEASIBLE"
+            break
+        added = model.add_contiguity_cuts(plan)
+        cuts += added
+        hint = plan
+        if progress is not None:
+            progress({"objective": None, "bound": bound, "seconds": time.monotonic() - start})
+        if not proved:
+            log.append(f"round {rounds}: time limit inside a round")
+            break
+    seconds = time.monotonic() - start
+    log.append(f"{rounds} HiGHS rounds, {cuts} LCUT rows, {seconds:.2f} s")
+    if best_obj is not None:
+        bound = best_obj if bound is None else min(bound, best_obj)
+    return ExactResult(status, best_plan, best_obj, bound, seconds, log, rounds, cuts)
+
+
+def plan_is_contiguous(graph: Graph, column_of: np.ndarray) -> bool:
+    return all(len(components(graph, np.flatnonzero(column_of == c))) == 1
+               for c in np.unique(column_of))

@@ -1,0 +1,576 @@
+"""Large-instance engine (thousands of units): construct, balance, compact, polish by LNS; bound.
+
+1. Seeds: weighted k-means on unit positions (free centres; per connected component under
+   contiguity, seats shared by weight) or the fixed rep units.
+2. Region growing: the territory with the smallest relative load takes its cheapest frontier unit.
+3. Balance: boundary moves that cut the total bound violation, then chains of moves along a path of
+   adjacent territories from an overloaded to an underloaded one. Donors must stay connected.
+4. Compactness: improving boundary moves within the bounds, alternating with re-centring (free
+   centres: the best unit among those nearest the territory's weighted centroid).
+5. LNS: 2–4 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``).
+
+The bound is valid for the whole problem: a Lagrangian relaxation of the free-centre model
+(assignment rows dualised, each centre's load capped at U), Σ_i min_t cost_it for fixed centres,
+k − 1 for cut edges on a connected map.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from territory_opt.errors import NoSolutionError
+from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.solvers.contiguity import Graph, components
+from territory_opt.solvers.graph_problem import EARTH_RADIUS_KM
+from territory_opt.solvers.hess import ExactInstance, solve_exact
+
+
+def unit_vectors(latlon: np.ndarray) -> np.ndarray:
+    """(n, 3) points on the unit sphere for lat/lon degrees."""
+    lat, lon = np.radians(latlon[:, 0]), np.radians(latlon[:, 1])
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def chord_to_km(chord: np.ndarray) -> np.ndarray:
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2, 0.0, 1.0))
+
+
+class Plan:
+    """A mutable plan: labels, members, loads and centres, with cost and feasibility helpers."""
+
+    def __init__(self, problem: AlignmentProblem, graph: Graph, lower: np.ndarray,
+                 upper: np.ndarray, contiguous: bool):
+        self.problem, self.graph, self.contiguous = problem, graph, contiguous
+        self.n, self.k = problem.n_items, problem.n_territories
+        hard = ~np.asarray(problem.soft, bool)
+        self.w = np.asarray(problem.weights, float)[:, hard]
+        self.lower, self.upper = lower[:, hard], upper[:, hard]
+        self.scale = np.maximum(self.upper.mean(axis=0), 1e-9)
+        self.free = problem.centers == "free"
+        self.kind = problem.compactness
+        self.xyz = unit_vectors(np.asarray(problem.item_latlon, float))
+        self.dist = (np.asarray(problem.item_distance_km, float)
+                     if problem.item_distance_km is not None else None)
+        self.w0 = np.asarray(problem.weights, float)[:, 0]
+        self.fixed_cost = None if self.free else np.asarray(problem.cost, float)
+        self.label = np.full(self.n, -1)
+        self.members: list[set[int]] = [set() for _ in range(self.k)]
+        self.load = np.zeros((self.k, self.w.shape[1]))
+        self.centre = np.full(self.k, -1)
+
+    # --- costs -------------------------------------------------------------------------------
+    def km(self, units: np.ndarray, centres: np.ndarray) -> np.ndarray:
+        if self.dist is not None:
+            return self.dist[units, centres]
+        return chord_to_km(np.linalg.norm(self.xyz[units] - self.xyz[centres], axis=-1))
+
+    def cost(self, units, territories) -> np.ndarray:
+        """Objective cost of units in territories (elementwise); 0 for cut edges / none."""
+        units, territories = np.asarray(units), np.asarray(territories)
+        if self.kind in ("cut_edges", "none"):
+            return np.zeros(np.broadcast(units, territories).shape)
+        if not self.free:
+            return self.fixed_cost[units, territories]
+        d = self.km(units, self.centre[territories])
+        return self.w0[units] * (d**2 if self.kind == "inertia" else d)
+
+    def objective(self) -> float:
+        if self.kind == "cut_edges":
+            return float(sum(int(np.sum(self.label[nb] != self.label[i]))
+                             for i, nb in enumerate(self.graph.nbrs)) // 2)
+        return float(self.cost(np.arange(self.n), self.label).sum())
+
+    def move_delta(self, i: int, b: int) -> float:
+        """Objective change of moving unit i to territory b."""
+        if self.kind == "cut_edges":
+            nb = self.label[self.graph.nbrs[i]]
+            return float(np.sum(nb == self.label[i]) - np.sum(nb == b))
+        return float(self.cost(i, b) - self.cost(i, self.label[i]))
+
+    # --- state -------------------------------------------------------------------------------
+    def assign(self, i: int, t: int) -> None:
+        old = self.label[i]
+        if old >= 0:
+            self.members[old].discard(i)
+            self.load[old] -= self.w[i]
+        self.label[i] = t
+        self.members[t].add(i)
+        self.load[t] += self.w[i]
+
+    def violation(self, load: np.ndarray, t: int) -> float:
+        return float(np.sum((np.maximum(self.lower[t] - load, 0)
+                             + np.maximum(load - self.upper[t], 0)) / self.scale))
+
+    def total_violation(self) -> float:
+        return sum(self.violation(self.load[t], t) for t in range(self.k))
+
+    def can_leave(self, i: int) -> bool:
+        """Unit i may leave its territory: not its centre, and the rest stays connected."""
+        a = self.label[i]
+        if i == self.centre[a] or len(self.members[a]) <= 1:
+            return False
+        if not self.contiguous:
+            return True
+        same = [int(v) for v in self.graph.nbrs[i] if self.label[v] == a]
+        if len(same) <= 1:
+            return bool(same)
+        targets, seen = set(same[1:]), {i, same[0]}
+        queue = deque([same[0]])
+        while queue and targets:
+            u = queue.popleft()
+            for v in self.graph.nbrs[u]:
+                v = int(v)
+                if v not in seen and self.label[v] == a:
+                    seen.add(v)
+                    targets.discard(v)
+                    queue.append(v)
+        return not targets
+
+    def neighbour_territories(self, i: int) -> set[int]:
+        return {int(t) for t in self.label[self.graph.nbrs[i]]} - {int(self.label[i])}
+
+
+# --- construction ----------------------------------------------------------------------------
+def _seats_per_component(plan: Plan, comps: list[list[int]]) -> list[int]:
+    """Territories per connected component, proportional to weight, each within its feasible
+    count range (the overt checks guarantee a choice summing to k exists)."""
+    totals = np.array([plan.w[c].sum(axis=0) for c in comps])
+    lo = np.max(np.ceil(totals / plan.upper.max(axis=0) - 1e-9), axis=1).astype(int)
+    hi = np.min(np.floor(totals / np.maximum(plan.lower.min(axis=0), 1e-9) + 1e-9),
+                axis=1).astype(int)
+    lo = np.maximum(lo, 1)
+    seats = lo.copy()
+    share = totals[:, 0] / max(totals[:, 0].sum(), 1e-9) * plan.k
+    while seats.sum() < plan.k:
+        room = np.where(seats < hi, share - seats, -np.inf)
+        seats[int(np.argmax(room))] += 1
+    return seats.tolist()
+
+
+def weighted_kmeans(points: np.ndarray, weight: np.ndarray, count: int,
+                    rng: np.random.Generator, iterations: int = 15) -> np.ndarray:
+    """Lloyd's k-means with weights, k-means++ initialisation; returns (count, dim) centroids."""
+    centres = [points[rng.choice(len(points), p=weight / weight.sum())]]
+    nearest = np.sum((points - centres[0]) ** 2, axis=1)
+    for _ in range(count - 1):
+        prob = weight * nearest
+        centres.append(points[rng.choice(len(points), p=prob / prob.sum())])
+        nearest = np.minimum(nearest, np.sum((points - centres[-1]) ** 2, axis=1))
+    centres = np.array(centres)
+    for _ in range(iterations):
+        _, owner = cKDTree(centres).query(points)
+        total = np.bincount(owner, weights=weight, minlength=count)
+        moved = np.column_stack([np.bincount(owner, weights=weight * points[:, d], minlength=count)
+                                 for d in range(points.shape[1])])
+        keep = total > 0
+        centres[keep] = moved[keep] / total[keep, None]
+    return centres
+
+
+def _seed_units(plan: Plan, units: list[int], count: int, rng: np.random.Generator) -> list[int]:
+    """``count`` distinct seed units: weighted k-means on unit positions, snapped to units."""
+    units_arr = np.asarray(units)
+    if count >= len(units_arr):
+        return units_arr[:count].tolist()
+    weight = np.maximum(plan.w0[units_arr], 1e-6)
+    tree = cKDTree(plan.xyz[units_arr])
+    chosen: list[int] = []
+    taken: set[int] = set()
+    for centroid in weighted_kmeans(plan.xyz[units_arr], weight, count, rng):
+        _, idx = tree.query(centroid, k=min(len(units_arr), 32))
+        for j in np.atleast_1d(idx):
+            if int(units_arr[j]) not in taken:
+                taken.add(int(units_arr[j]))
+                chosen.append(int(units_arr[j]))
+                break
+    rest = [u for u in units_arr.tolist() if u not in taken]
+    while len(chosen) < count:
+        chosen.append(rest.pop())
+    return chosen
+
+
+def construct(plan: Plan, rng: np.random.Generator) -> None:
+    """Seed the territories and grow them from their centres over the unit graph."""
+    if plan.free:
+        comps = components(plan.graph, range(plan.n)) if plan.contiguous else [list(range(plan.n))]
+        seats = _seats_per_component(plan, comps)
+        seeds = [s for comp, c in zip(comps, seats) for s in _seed_units(plan, comp, c, rng)]
+        plan.centre[:] = seeds
+    else:
+        plan.centre[:] = plan.problem.center_items
+    for t, c in enumerate(plan.centre):
+        plan.assign(int(c), t)
+    frontier = [[] for _ in range(plan.k)]
+    for t, c in enumerate(plan.centre):
+        for v in plan.graph.nbrs[c]:
+            heapq.heappush(frontier[t], (float(plan.cost(int(v), t)), int(v)))
+    target = plan.upper.mean(axis=0)
+    order = [(float(np.max(plan.load[t] / target)), t) for t in range(plan.k)]
+    heapq.heapify(order)
+    while order:
+        _, t = heapq.heappop(order)
+        while frontier[t] and plan.label[frontier[t][0][1]] >= 0:
+            heapq.heappop(frontier[t])
+        if not frontier[t]:
+            continue
+        _, u = heapq.heappop(frontier[t])
+        plan.assign(u, t)
+        for v in plan.graph.nbrs[u]:
+            if plan.label[v] < 0:
+                heapq.heappush(frontier[t], (float(plan.cost(int(v), t)), int(v)))
+        heapq.heappush(order, (float(np.max(plan.load[t] / target)), t))
+    for u in np.flatnonzero(plan.label < 0):  # only without a graph path (non-contiguous)
+        t = int(np.argmin(plan.cost(np.full(plan.k, u), np.arange(plan.k))))
+        plan.assign(int(u), t)
+
+
+# --- balance -----------------------------------------------------------------------------------
+def _best_balance_move(plan: Plan, t: int) -> tuple[float, int, int] | None:
+    """Best violation-reducing move into or out of territory t: (delta, unit, destination)."""
+    best = None
+    over = np.any(plan.load[t] > plan.upper[t])
+    if over:
+        candidates = [(i, b) for i in plan.members[t] for b in plan.neighbour_territories(i)]
+    else:
+        boundary = {int(v) for i in plan.members[t] for v in plan.graph.nbrs[i]
+                    if plan.label[v] != t}
+        candidates = [(i, t) for i in boundary]
+    for i, b in candidates:
+        a = plan.label[i]
+        delta = (plan.violation(plan.load[a] - plan.w[i], a)
+                 + plan.violation(plan.load[b] + plan.w[i], b)
+                 - plan.violation(plan.load[a], a) - plan.violation(plan.load[b], b))
+        if delta >= -1e-12:
+            continue
+        key = (delta, plan.move_delta(i, b) * 1e-12)
+        if (best is None or key < best[0]) and plan.can_leave(i):
+            best = (key, i, b)
+    return None if best is None else (best[0][0], best[1], best[2])
+
+
+def _territory_graph(plan: Plan) -> list[set[int]]:
+    adj = [set() for _ in range(plan.k)]
+    for i, nb in enumerate(plan.graph.nbrs):
+        for t in plan.label[nb]:
+            if t != plan.label[i]:
+                adj[plan.label[i]].add(int(t))
+    return adj
+
+
+def _push_chain(plan: Plan, source: int, rng: np.random.Generator) -> bool:
+    """Move units along a territory path from overloaded ``source`` towards a territory with room.
+
+    Each hop moves one connectivity-safe boundary unit forward; the chain is kept only if the
+    total violation drops.
+    """
+    adj = _territory_graph(plan)
+    parent = {source: -1}
+    queue = deque([source])
+    sink = None
+    while queue:
+        t = queue.popleft()
+        if t != source and np.all(plan.load[t] + plan.w.mean(axis=0) <= plan.upper[t]):
+            sink = t
+            break
+        for b in sorted(adj[t], key=lambda _: rng.random()):
+            if b not in parent:
+                parent[b] = t
+                queue.append(b)
+    if sink is None:
+        return False
+    path = [sink]
+    while parent[path[-1]] != -1:
+        path.append(parent[path[-1]])
+    path.reverse()
+    before = plan.total_violation()
+    excess = np.max((plan.load[source] - plan.upper[source]) / plan.scale)
+    done = []
+    for a, b in zip(path[:-1], path[1:]):
+        options = [i for i in plan.members[a] if b in plan.neighbour_territories(i)]
+        options.sort(key=lambda i: abs(np.max(plan.w[i] / plan.scale) - excess))
+        moved = next((i for i in options[:20] if plan.can_leave(i)), None)
+        if moved is None:
+            break
+        plan.assign(moved, b)
+        done.append((moved, a))
+    if len(done) == len(path) - 1 and plan.total_violation() < before - 1e-12:
+        return True
+    for i, a in reversed(done):
+        plan.assign(i, a)
+    return False
+
+
+def balance(plan: Plan, deadline: float, rng: np.random.Generator) -> float:
+    """Reduce the total bound violation; returns what is left (0 = balanced)."""
+    stuck = 0
+    while time.monotonic() < deadline:
+        viol = np.array([plan.violation(plan.load[t], t) for t in range(plan.k)])
+        bad = np.flatnonzero(viol > 1e-12)
+        if not len(bad):
+            return 0.0
+        improved = False
+        for t in bad[np.argsort(-viol[bad])][:50]:
+            move = _best_balance_move(plan, int(t))
+            if move is not None:
+                plan.assign(move[1], move[2])
+                improved = True
+        if not improved:
+            overs = [int(t) for t in bad if np.any(plan.load[t] > plan.upper[t])]
+            pushed = any(_push_chain(plan, t, rng) for t in rng.permutation(overs)[:20])
+            stuck = 0 if pushed else stuck + 1
+            if not pushed and stuck > 3:
+                break
+    return plan.total_violation()
+
+
+# --- compactness -------------------------------------------------------------------------------
+def recentre(plan: Plan, territories) -> bool:
+    """Free centres: move each centre to its best unit among the 12 nearest the weighted centroid."""
+    if not plan.free or plan.kind in ("cut_edges", "none"):
+        return False
+    changed = False
+    for t in territories:
+        units = np.fromiter(plan.members[t], dtype=int)
+        weight = np.maximum(plan.w0[units], 1e-9)
+        centroid = (plan.xyz[units] * weight[:, None]).sum(axis=0) / weight.sum()
+        near = units[np.argsort(np.linalg.norm(plan.xyz[units] - centroid, axis=1))[:12]]
+        costs = []
+        for c in near:
+            d = plan.km(units, np.full(len(units), c))
+            costs.append(float(np.sum(plan.w0[units] * (d**2 if plan.kind == "inertia" else d))))
+        best = int(near[int(np.argmin(costs))])
+        if best != plan.centre[t]:
+            plan.centre[t] = best
+            changed = True
+    return changed
+
+
+def improve(plan: Plan, deadline: float) -> int:
+    """Improving boundary moves that keep every bound; returns the number of moves."""
+    moves = 0
+    while time.monotonic() < deadline:
+        edges = [(i, int(b)) for i, nb in enumerate(plan.graph.nbrs)
+                 for b in set(plan.label[nb].tolist()) if b != plan.label[i]]
+        if not edges:
+            break
+        deltas = np.array([plan.move_delta(i, b) for i, b in edges])
+        order = np.argsort(deltas)
+        made = 0
+        for e in order:
+            if deltas[e] >= -1e-9 or time.monotonic() > deadline:
+                break
+            i, b = edges[e]
+            a = plan.label[i]
+            if a == b or plan.move_delta(i, b) >= -1e-9:
+                continue
+            if np.any(plan.load[a] - plan.w[i] < plan.lower[a] - 1e-9) or \
+                    np.any(plan.load[b] + plan.w[i] > plan.upper[b] + 1e-9):
+                continue
+            if plan.contiguous and b not in plan.neighbour_territories(i):
+                continue
+            if plan.can_leave(i):
+                plan.assign(i, b)
+                made += 1
+        moves += made
+        if not made:
+            break
+    return moves
+
+
+# --- LNS -------------------------------------------------------------------------------------
+def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds: float) -> float:
+    """Re-optimise ``seed_territory`` and up to 3 neighbours exactly with centres fixed.
+
+    Returns the objective improvement (0 if none)."""
+    adj = _territory_graph(plan)
+    group = [seed_territory] + list(rng.permutation(sorted(adj[seed_territory]))[:3])
+    units = np.fromiter(sorted(set().union(*(plan.members[t] for t in group))), dtype=int)
+    local = {int(u): a for a, u in enumerate(units)}
+    sub_edges = np.array([(local[u], local[int(v)]) for u in units.tolist()
+                          for v in plan.graph.nbrs[u] if int(v) in local and u < v],
+                         dtype=int).reshape(-1, 2)
+    graph = Graph.from_edges(len(units), sub_edges)
+    cols = np.array(group)
+    cost = np.stack([plan.cost(units, np.full(len(units), t)) for t in cols], axis=1)
+    if plan.kind == "cut_edges":
+        cost = np.zeros_like(cost)
+    current = np.array([int(np.flatnonzero(cols == plan.label[u])[0]) for u in units])
+    before = float(cost[np.arange(len(units)), current].sum())
+    inst = ExactInstance(
+        graph=graph, roots=np.array([local[int(plan.centre[t])] for t in cols]),
+        allowed=np.ones((len(units), len(cols)), dtype=bool), cost=cost, mode="fixed",
+        k=len(cols), weights=plan.w[units], lower=plan.lower[cols], upper=plan.upper[cols],
+        soft=np.zeros(plan.w.shape[1], bool), soft_penalty=np.zeros(plan.w.shape[1]),
+        targets=(plan.lower[cols] + plan.upper[cols]) / 2, cut_edges=plan.kind == "cut_edges")
+    result = solve_exact(inst, plan.contiguous, seconds, 1e-6)
+    if result.column_of is None:
+        return 0.0
+    if plan.kind == "cut_edges":
+        before = float(sum(int(np.sum(current[graph.nbrs[a]] != current[a]))
+                           for a in range(len(units))) // 2)
+    gain = before - float(result.objective)
+    if gain <= 1e-9 * max(abs(before), 1.0):
+        return 0.0
+    for a, u in enumerate(units):
+        if cols[result.column_of[a]] != plan.label[u]:
+            plan.assign(int(u), int(cols[result.column_of[a]]))
+    recentre(plan, group)
+    return gain
+
+
+# --- bounds ------------------------------------------------------------------------------------
+def lagrangian_bound(plan: Plan, upper_cap: float, incumbent: float, deadline: float,
+                     neighbours: int = 40, iterations: int = 150) -> float:
+    """Valid lower bound for the free-centre objective (balance relaxed to load ≤ U per centre).
+
+    Dualise Σ_j x_ij = 1 with multipliers λ_i ≤ w_i·r_i^p (r_i = distance to i's ``neighbours``-th
+    nearest unit), so pairs outside the candidate lists have reduced cost ≥ 0 and may be dropped.
+    Each centre j then solves a continuous knapsack (capacity U − w_j over its candidates); the
+    k cheapest centres are opened. Any such λ gives a valid bound; subgradient steps improve it.
+    """
+    n, k = plan.n, plan.k
+    kk = min(neighbours, n)
+    tree = cKDTree(plan.xyz)
+    chord, idx = tree.query(plan.xyz, k=kk)
+    dist = plan.dist[np.arange(n)[:, None], idx] if plan.dist is not None else chord_to_km(chord)
+    power = 2 if plan.kind == "inertia" else 1
+    cost = plan.w0[:, None] * dist**power
+    cap = plan.w0 * dist[:, -1] ** power
+    pi, pj = np.repeat(np.arange(n), kk), idx.ravel()
+    pc = cost.ravel()
+    keep = pi != pj
+    pi, pj, pc = pi[keep], pj[keep], pc[keep]
+    pw = np.maximum(plan.w[pi, 0], 0.0)
+    room = upper_cap - plan.w[:, 0]
+    lam = np.minimum(cost[:, 1:2].ravel() if kk > 1 else np.zeros(n), cap)
+    best = -np.inf
+    theta = 1.0
+    for _ in range(iterations):
+        if time.monotonic() > deadline:
+            break
+        red = pc - lam[pi]
+        neg = red < 0
+        ri, rj, rr, rw = pi[neg], pj[neg], red[neg], pw[neg]
+        ratio = np.where(rw > 0, rr / np.maximum(rw, 1e-12), -np.inf)
+        order = np.lexsort((ratio, rj))
+        ri, rj, rr, rw = ri[order], rj[order], rr[order], rw[order]
+        cum = np.cumsum(rw)
+        starts = np.searchsorted(rj, np.arange(n))
+        base = np.concatenate([[0.0], cum])[starts]
+        before = cum - rw - base[rj]
+        take = np.clip((room[rj] - before) / np.where(rw > 0, rw, 1.0), 0.0, 1.0)
+        take = np.where(rw > 0, take, (before <= room[rj]).astype(float))
+        value = np.bincount(rj, weights=take * rr, minlength=n) - lam
+        value = np.where(room >= 0, value, np.inf)
+        opened = np.argpartition(value, k - 1)[:k]
+        bound = float(lam.sum() + value[opened].sum())
+        best = max(best, bound)
+        is_open = np.zeros(n, bool)
+        is_open[opened] = True
+        served = np.bincount(ri, weights=take * is_open[rj], minlength=n) + is_open
+        grad = 1.0 - served
+        norm = float(grad @ grad)
+        if norm < 1e-12:
+            break
+        step = theta * max(incumbent - bound, 1e-6 * abs(incumbent)) / norm
+        lam = np.minimum(lam + step * grad, cap)
+        theta = max(theta * 0.97, 0.01)
+    return best
+
+
+def valid_bound(plan: Plan, incumbent: float, deadline: float) -> float:
+    if plan.kind == "none":
+        return 0.0
+    if plan.kind == "cut_edges":
+        comps = len(components(plan.graph, range(plan.n)))
+        return float(max(plan.k - comps, 0))
+    if not plan.free:
+        allowed = plan.fixed_cost
+        return float(np.min(allowed, axis=1).sum())
+    return max(0.0, lagrangian_bound(plan, float(plan.upper[:, 0].max()), incumbent, deadline))
+
+
+# --- driver ------------------------------------------------------------------------------------
+def knn_graph(latlon: np.ndarray, neighbours: int = 8) -> Graph:
+    xyz = unit_vectors(latlon)
+    _, idx = cKDTree(xyz).query(xyz, k=min(neighbours + 1, len(xyz)))
+    edges = np.array([(i, int(j)) for i, row in enumerate(idx) for j in row[1:]])
+    return Graph.from_edges(len(xyz), edges)
+
+
+def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
+                lower: np.ndarray, upper: np.ndarray, notes: list[str]) -> Solution:
+    """Heuristic engine for large unit sets; returns the best balanced plan found in time."""
+    start = time.monotonic()
+    deadline = start + options.time_limit
+    rng = np.random.default_rng(options.seed)
+    if problem.edges is None:
+        graph = knn_graph(np.asarray(problem.item_latlon, float))
+        notes.append("no adjacency given: moves use the 8-nearest-neighbour graph")
+    if np.any(np.asarray(problem.soft, bool)):
+        notes.append("large engine: soft metrics are reported, not balanced")
+    plan = Plan(problem, graph, lower, upper, problem.contiguous)
+    log = []
+
+    def report(stage: str, bound: float | None = None) -> None:
+        log.append(f"{time.monotonic() - start:7.1f} s {stage}: objective {plan.objective():.6g}, "
+                   f"violation {plan.total_violation():.4g}")
+        if options.progress is not None:
+            options.progress({"objective": plan.objective(), "bound": bound,
+                              "seconds": time.monotonic() - start, "stage": stage})
+
+    best_label, best_centre, best_obj = None, None, np.inf
+    try:
+        construct(plan, rng)
+        report("constructed")
+        budget = options.time_limit
+        violation = balance(plan, start + 0.5 * budget, rng)
+        report("balanced")
+        if violation > 1e-12:
+            raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
+                                  f"(remaining bound violation {violation:.3g})")
+        for _ in range(20):
+            moved = improve(plan, start + 0.6 * budget)
+            if not recentre(plan, range(plan.k)) and not moved:
+                break
+            balance(plan, start + 0.6 * budget, rng)
+        best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
+                                             plan.objective())
+        report("compacted")
+        sweeps = 0
+        while time.monotonic() < start + 0.85 * budget:
+            for t in rng.permutation(plan.k):
+                if time.monotonic() > start + 0.85 * budget:
+                    break
+                lns_step(plan, int(t), rng,
+                         seconds=min(5.0, start + 0.85 * budget - time.monotonic()))
+            improve(plan, start + 0.85 * budget)
+            if plan.total_violation() <= 1e-12 and plan.objective() < best_obj:
+                best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
+                                                     plan.objective())
+            sweeps += 1
+            report(f"LNS sweep {sweeps}")
+    except KeyboardInterrupt:
+        notes.append("interrupted: returning the best balanced plan found")
+        if best_label is None:
+            raise
+    if best_label is None:
+        raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s")
+    plan_best = Plan(problem, graph, lower, upper, problem.contiguous)
+    for i, t in enumerate(best_label):
+        plan_best.assign(i, int(t))
+    plan_best.centre[:] = best_centre
+    bound = valid_bound(plan_best, best_obj, max(deadline, time.monotonic() + 1.0))
+    bound = min(bound, best_obj)
+    gap = max(0.0, (best_obj - bound) / max(abs(best_obj), 1e-9))
+    log.append(f"bound {bound:.6g} (gap {gap:.2%})")
+    return Solution(assignment=best_label, status="FEASIBLE", objective=best_obj, bound=bound,
+                    gap=gap, solve_seconds=time.monotonic() - start, engine="local-search+lns",
+                    centers=best_centre if problem.centers == "free" else None,
+                    log="\n".join(log), stats={"notes": notes, "model": "large-engine"})
