@@ -178,9 +178,9 @@ def transfer_quota(
     share = np.where(territory_weight > 0, w / np.where(territory_weight > 0, territory_weight, 1),
                      1.0 / territory_count)
     annual = quotas.reindex(old.to_numpy()).to_numpy() * share
-    edges = month_starts(start)
-    days = np.diff(edges.asi8)
-    after = np.clip((edges[1:].asi8 - max(effective.value, edges[0].value)) / days, 0.0, 1.0)
+    edges = month_starts(start).to_numpy("datetime64[D]").astype(np.int64)  # days
+    effective_day = effective.to_datetime64().astype("datetime64[D]").astype(np.int64)
+    after = np.clip((edges[1:] - np.maximum(effective_day, edges[:-1])) / np.diff(edges), 0.0, 1.0)
     season = np.full(12, 1.0 / 12) if month_weights is None else np.asarray(month_weights, float)
     remaining = float((season * after).sum() / season.sum())
     unit = round_to or 0.01
