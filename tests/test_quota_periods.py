@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 from territory_opt.errors import InputError
 from territory_opt.quota import plan_quotas, transfer_quota
 from territory_opt.quota.periods import (
-    MONTHLY_COLUMNS, ramp_factors, seasonal_weights, split_into_periods,
+    MONTHLY_COLUMNS,
+    ramp_factors,
+    seasonal_weights,
+    split_into_periods,
 )
 from territory_opt.scenarios.config import QuotaConfig
 
