@@ -9,9 +9,16 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from fixtures.data.builder import BASE, csv_text, make_scenario
+from fixtures.data.builder import without_column as drop_column
 from shapely.geometry import box
 
-from territory_opt.data import EncodingFallbackWarning, load_dataset, read_table, read_units
+from territory_opt.data import (
+    EncodingFallbackWarning,
+    collect_issues,
+    load_dataset,
+    read_table,
+    read_units,
+)
 from territory_opt.errors import InputError
 
 TEXT = "account_id,name,potential\n02139,Café Zoë,1.5\n 00042 ,  Ørsted ,\n"
@@ -53,6 +60,27 @@ def test_blank_rows_keep_spreadsheet_numbering(tmp_path):
     table = read_table(path)
     assert table.index.tolist() == [2, 5]
     assert table["id"].tolist() == ["a", "b"]
+
+
+def test_blank_rows_above_the_header(tmp_path):
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A3"], sheet["B3"], sheet["A4"], sheet["B4"], sheet["A6"] = "id", "v", "x", 1, "y"
+    book.save(tmp_path / "a.xlsx")
+    (tmp_path / "a.csv").write_text("\n,\nid,v\nx,1\n\ny,\n", encoding="utf-8")
+    for name in ("a.xlsx", "a.csv"):
+        table = read_table(tmp_path / name)
+        assert table.attrs["header_row"] == 3
+        assert table.to_dict("index") == {4: {"id": "x", "v": "1"}, 6: {"id": "y", "v": None}}
+
+
+def test_header_issues_name_the_header_row(tmp_path):
+    path = tmp_path / "reps.csv"
+    path.write_text("\n\n" + csv_text(drop_column(BASE["reps"], "territory_id")),
+                    encoding="utf-8")
+    issues = collect_issues(make_scenario(tmp_path, {"reps": path}))
+    assert [(i.row, i.column) for i in issues] == [(3, "territory_id")]
 
 
 def test_quoted_cells_with_commas_and_newlines(tmp_path):

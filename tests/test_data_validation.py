@@ -72,6 +72,14 @@ def test_duplicate_unit_ids(tmp_path):
     assert where(issues_of(tmp_path, {"units": units})) == [("units.csv", 3, "unit_id")]
 
 
+def test_tabular_unit_without_location(tmp_path):
+    units = [["unit_id", "lat", "lon"], ["U1", "40", "-89"], ["U2", "", ""]]
+    accounts = with_cell(with_cell(with_cell(ACC, 2, "lat", ""), 2, "lon", ""), 2, "unit_id",
+                         "U2")
+    issues = issues_of(tmp_path, {"units": units, "accounts": accounts})
+    assert where(issues) == [("units.csv", 3, "lat")]
+
+
 def test_empty_id_cell(tmp_path):
     issues = issues_of(tmp_path, {"accounts": with_cell(ACC, 3, "account_id", "  ")})
     assert where(issues) == [("accounts.csv", 3, "account_id")]

@@ -99,6 +99,7 @@ def map_headers(frame: pd.DataFrame, spec: FileSpec, mapping: dict[str, str], la
     """
     issues: list[InputIssue] = []
     headers = list(frame.columns)
+    header_row = frame.attrs.get("header_row", 1)
     renames: dict[str, str] = {}
     for canonical, header in mapping.items():
         if canonical not in spec.canonical and canonical not in extra_names:
@@ -108,7 +109,7 @@ def map_headers(frame: pd.DataFrame, spec: FileSpec, mapping: dict[str, str], la
         elif header not in headers:
             issues.append(InputIssue(
                 label, f"a column headed '{header}' (data.columns.{spec.key}.{canonical}); the "
-                       f"file has: " + ", ".join(headers), row=1, column=header))
+                       f"file has: " + ", ".join(headers), row=header_row, column=header))
         elif header in renames:
             issues.append(InputIssue(
                 scenario_label, f"one canonical column per header ('{header}' is already "
@@ -128,6 +129,6 @@ def map_headers(frame: pd.DataFrame, spec: FileSpec, mapping: dict[str, str], la
     for canonical in spec.required:
         if canonical not in out.columns and canonical not in mapping:
             issues.append(InputIssue(label, f"a column '{canonical}' (or map your header to it "
-                                            f"in [data.columns.{spec.key}])", row=1,
+                                            f"in [data.columns.{spec.key}])", row=header_row,
                                      column=canonical))
     return out, issues

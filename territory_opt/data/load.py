@@ -101,6 +101,7 @@ class _Loader:
         self.extra_names = self.metric_refs | eligibility
         self.unreadable: set[str] = set()
         self.columns: dict[str, set[str]] = {}  # file key -> canonical/extra columns present
+        self.header_rows: dict[str, int] = {}   # file key -> spreadsheet row of its header
         self.accounts = self.reps = self.adjacency = self.travel = None
         self.units: _Units | None = None
         self.hierarchy: _Hierarchy | None = None
@@ -123,6 +124,7 @@ class _Loader:
             self.issues += exc.issues
             self.unreadable.add(key)
             return None
+        self.header_rows[key] = frame.attrs.get("header_row", 1)
         mapping = getattr(self.scenario.data.columns, key)
         frame, issues = map_headers(frame, spec, mapping, label, self.scenario_label,
                                     self.extra_names)
@@ -174,12 +176,12 @@ class _Loader:
         for column, rule in SPECS["accounts"].numbers.items():
             out[column], issues = parse_numbers(frame, column, rule, label)
             self.issues += issues
-        out["workload"] = self.workload(frame, out, label)
+        out["workload"] = self.workload(frame, out)
         out["lat"], out["lon"], self.account_coordinate_rows = self.coordinates(
-            frame, "lat", "lon", label)
+            frame, "lat", "lon", "accounts")
         if not {"lat", "lon", "unit_id"} & present:
-            self.issues.append(InputIssue(label, "lat and lon columns, or a unit_id column (or "
-                                                 "both) to locate accounts", row=1))
+            self.header_issue("accounts", "lat and lon columns, or a unit_id column (or both) "
+                                          "to locate accounts")
         extras = [c for c in frame.columns if c not in SPECS["accounts"].canonical]
         for column in extras:
             if column in self.metric_refs:
@@ -192,15 +194,19 @@ class _Loader:
                 out = out.drop(columns=column)
         return out
 
-    def workload(self, frame: pd.DataFrame, out: pd.DataFrame, label: str) -> pd.Series:
+    def header_issue(self, key: str, expected: str, column: str | None = None) -> None:
+        """A problem with the columns of the ``key`` file, reported at its header row."""
+        self.issues.append(InputIssue(self.label(key), expected, row=self.header_rows.get(key, 1),
+                                      column=column))
+
+    def workload(self, frame: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
         """Workload hours: the workload column, else calls_per_year * minutes_per_call / 60."""
         has_calls, has_minutes = "calls_per_year" in frame.columns, "minutes_per_call" in frame
         if has_calls != has_minutes:
             missing = "minutes_per_call" if has_calls else "calls_per_year"
             other = "calls_per_year" if has_calls else "minutes_per_call"
-            self.issues.append(InputIssue(label, f"a column '{missing}' (workload = calls_per_year"
-                                                 f" x minutes_per_call / 60; '{other}' is given)",
-                                          row=1, column=missing))
+            self.header_issue("accounts", f"a column '{missing}' (workload = calls_per_year x "
+                                          f"minutes_per_call / 60; '{other}' is given)", missing)
         if not (has_calls and has_minutes):
             return out["workload"]
         computed = out["calls_per_year"] * out["minutes_per_call"] / 60.0
@@ -208,7 +214,7 @@ class _Loader:
             return computed
         return out["workload"].where(frame["workload"].notna(), computed)
 
-    def coordinates(self, frame: pd.DataFrame, lat: str, lon: str, label: str
+    def coordinates(self, frame: pd.DataFrame, lat: str, lon: str, key: str
                     ) -> tuple[pd.Series, pd.Series, set[int]]:
         """Checked lat/lon columns (NaN where absent or bad) and the rows with an issue."""
         nan = pd.Series(np.nan, index=frame.index, dtype=float)
@@ -216,10 +222,10 @@ class _Loader:
             return nan, nan.copy(), set()
         if (lat in frame.columns) != (lon in frame.columns):
             missing, given = (lon, lat) if lat in frame.columns else (lat, lon)
-            self.issues.append(InputIssue(label, f"a column '{missing}' ('{given}' is given; "
-                                                 "coordinates need both)", row=1, column=missing))
+            self.header_issue(key, f"a column '{missing}' ('{given}' is given; coordinates need "
+                                   "both)", missing)
             return nan, nan.copy(), set()
-        lat_values, lon_values, issues = parse_coordinates(frame, lat, lon, label)
+        lat_values, lon_values, issues = parse_coordinates(frame, lat, lon, self.label(key))
         self.issues += issues
         return lat_values, lon_values, {issue.row for issue in issues}
 
@@ -310,7 +316,7 @@ class _Loader:
             out[column] = text(frame, column)
         out["name"] = out["name"].where(out["name"].notna(), out["rep_id"])
         out["home_lat"], out["home_lon"], _ = self.coordinates(frame, "home_lat", "home_lon",
-                                                               label)
+                                                               "reps")
         for column, rule in SPECS["reps"].numbers.items():
             out[column], issues = parse_numbers(frame, column, rule, label)
             self.issues += issues
@@ -402,9 +408,8 @@ class _Loader:
         geometry = frame.geometry
         tabular = Path(label).suffix.lower() not in GEO_SUFFIXES
         if tabular and not {"lat", "lon"} <= set(frame.columns):
-            self.issues.append(InputIssue(label, "lat and lon columns (or a geo file with "
-                                                 "polygons)", row=1, column="lat"))
-        lat, lon, bad_rows = self.coordinates(frame, "lat", "lon", label)
+            self.header_issue("units", "lat and lon columns (or a geo file with polygons)", "lat")
+        lat, lon, bad_rows = self.coordinates(frame, "lat", "lon", "units")
         kinds = geometry.geom_type.where(geometry.notna() & ~geometry.is_empty, None)
         polygons = kinds.isin(POLYGONAL)
         points = kinds == "Point"
@@ -416,10 +421,13 @@ class _Loader:
                            index=geometry.index).where(polygons | points)
         lat[fill & inside.notna()] = shapely.get_y(inside[fill & inside.notna()].to_numpy())
         lon[fill & inside.notna()] = shapely.get_x(inside[fill & inside.notna()].to_numpy())
-        if not tabular:
-            for row in lat.index[lat.isna() & ~lat.index.isin(list(bad_rows)) & kinds.isna()]:
-                self.issues.append(InputIssue(label, "a polygon geometry or lat/lon",
-                                              row=int(row), column="geometry"))
+        unlocated = lat.isna() & ~lat.index.isin(list(bad_rows)) & kinds.isna()
+        if tabular and {"lat", "lon"} <= set(frame.columns):
+            self.issues += [InputIssue(label, "lat and lon (the unit's location)", row=int(row),
+                                       column="lat") for row in lat.index[unlocated]]
+        elif not tabular:
+            self.issues += [InputIssue(label, "a polygon geometry or lat/lon", row=int(row),
+                                       column="geometry") for row in lat.index[unlocated]]
         out = pd.DataFrame({"unit_id": text(frame, "unit_id"), "lat": lat, "lon": lon,
                             "geometry": geometry.where(polygons, None).astype(object)},
                            index=frame.index)
@@ -450,8 +458,7 @@ class _Loader:
         label = self.label("travel")
         keys = [c for c in ("account_id", "unit_id") if c in frame.columns]
         if not keys:
-            self.issues.append(InputIssue(label, "a column 'account_id' or 'unit_id'", row=1,
-                                          column="account_id"))
+            self.header_issue("travel", "a column 'account_id' or 'unit_id'", "account_id")
         out = pd.DataFrame({c: text(frame, c) for c in (*keys, "territory_id")},
                            index=frame.index)
         out["minutes"], issues = parse_numbers(frame, "minutes", SPECS["travel"].numbers["minutes"],
@@ -561,8 +568,7 @@ class _Loader:
                                               f"'{column}' (alignment.eligibility)",
                                               column="alignment.eligibility", value=column))
             elif key in self.columns and column not in self.columns[key]:
-                self.issues.append(InputIssue(self.label(key), f"a column '{column}' "
-                                              "(alignment.eligibility)", row=1, column=column))
+                self.header_issue(key, f"a column '{column}' (alignment.eligibility)", column)
 
     def check_current_alignment(self, accounts_cols: set[str]) -> None:
         """Move caps and mode = "current" need the current alignment."""
@@ -574,9 +580,8 @@ class _Loader:
             return
         for needed, column, value in needs:
             if needed and "current_territory" not in accounts_cols:
-                self.issues.append(InputIssue(self.label("accounts"), "a column "
-                                              f"'current_territory' ({column} = {value})",
-                                              row=1, column="current_territory"))
+                self.header_issue("accounts", f"a column 'current_territory' ({column} = "
+                                              f"{value})", "current_territory")
         if alignment.mode == "current" and "current_territory" in accounts_cols:
             blank = self.accounts["current_territory"].isna()
             self.issues += [InputIssue(self.label("accounts"), "a current_territory "

@@ -65,32 +65,38 @@ def cell_text(value: object) -> str | None:
 
 
 def _text_frame(rows: list[list[object]], label: str, drop_blank_rows: bool = True,
-                strings: bool = False) -> pd.DataFrame:
+                strings: bool = False, skipped: int = 0) -> pd.DataFrame:
     """Header row + data rows -> object frame of text cells indexed by spreadsheet row.
 
-    ``strings``: every cell is already a ``str`` (CSV), so only stripping is needed.
+    The header is the first row with any text (blank rows above it are skipped, keeping
+    the numbering; ``skipped`` blank lines were already removed above ``rows``).
+    ``strings``: every cell is already a ``str`` (CSV), only stripped.
     """
-    if not rows:
-        raise InputError([InputIssue(label, "a header row naming the columns", row=1)])
-    header = [cell_text(h) for h in rows[0]]
+    first = next((i for i, row in enumerate(rows) if any(cell_text(v) for v in row)), None)
+    if first is None:
+        raise InputError([InputIssue(label, "a header row naming the columns (the file has "
+                                            "no text)")])
+    header = [cell_text(h) for h in rows[first]]
     width = len(header)
+    first += skipped
     if strings:
         body = [[(v.strip() or None) if isinstance(v, str) else cell_text(v) for v in row]
-                for row in rows[1:]]
+                for row in rows[first - skipped + 1:]]
     else:
         body = [[cell_text(v) for v in row[:width]] + [None] * (width - len(row))
-                for row in rows[1:]]
-    columns = _header_names(header, label)
+                for row in rows[first - skipped + 1:]]
+    columns = _header_names(header, label, header_row=first + 1)
     frame = pd.DataFrame(body, columns=columns, dtype=object,
-                         index=pd.RangeIndex(2, 2 + len(body)))
+                         index=pd.RangeIndex(first + 2, first + 2 + len(body)))
     frame = frame.loc[:, [not (c.startswith("unnamed_") and frame[c].isna().all())
                           for c in frame.columns]]
     if drop_blank_rows and len(frame.columns):
         frame = frame[frame.notna().any(axis=1)]
+    frame.attrs["header_row"] = first + 1
     return frame
 
 
-def _header_names(header: list[str | None], label: str) -> list[str]:
+def _header_names(header: list[str | None], label: str, header_row: int) -> list[str]:
     """Column names from a header row: blank headers become ``unnamed_<n>``; duplicates fail."""
     names = [h if h is not None else f"unnamed_{i + 1}" for i, h in enumerate(header)]
     seen: dict[str, int] = {}
@@ -98,7 +104,8 @@ def _header_names(header: list[str | None], label: str) -> list[str]:
     for position, name in enumerate(names):
         if name in seen:
             issues.append(InputIssue(label, f"unique column headers ('{name}' is also column "
-                                            f"{seen[name] + 1})", row=1, column=name))
+                                            f"{seen[name] + 1})", row=header_row,
+                                     column=name))
         seen.setdefault(name, position)
     if issues:
         raise InputError(issues)
@@ -162,6 +169,9 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
     if not text.strip():
         raise InputError([InputIssue(label, "a header row and at least one data row (the file "
                                             "is empty)")])
+    lines = text.splitlines(keepends=True)
+    skipped = next(i for i, line in enumerate(lines) if line.strip())
+    text = "".join(lines[skipped:])
     try:
         frame = pd.read_csv(io.StringIO(text), sep=_delimiter(text), header=None, dtype=str,
                             keep_default_na=False, na_filter=False, skip_blank_lines=False,
@@ -175,8 +185,9 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
             raise InputError([InputIssue(label, f"a well-formed CSV file ({exc})")]) from None
         expected, line, seen = match.groups()
         raise InputError([InputIssue(label, f"{expected} fields on every row, like the header row",
-                                     row=int(line), value=f"{seen} fields")]) from None
-    return _text_frame(frame.to_numpy(dtype=object).tolist(), label, strings=True)
+                                     row=int(line) + skipped, value=f"{seen} fields")]) from None
+    return _text_frame(frame.to_numpy(dtype=object).tolist(), label, strings=True,
+                       skipped=skipped)
 
 
 def _read_excel(path: Path, label: str, sheet: str | None) -> pd.DataFrame:
