@@ -1,0 +1,198 @@
+"""Unit-level design: published county instances, infeasibility, green field, large engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from territory_opt.errors import InfeasibleError
+from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers.base import SolveOptions
+from territory_opt.solvers.districting import hard_bounds, solve_districting
+from territory_opt.solvers.graph_problem import (
+    cut_edge_count,
+    load_unit_graph,
+    problem_from_graph,
+    score_moi,
+)
+from territory_opt.verify import check_plan
+
+COUNTY_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting" / "county_2010"
+needs_counties = pytest.mark.skipif(
+    not COUNTY_DIR.is_dir(), reason=f"county graphs not found at {COUNTY_DIR} (shared/ data)")
+
+
+def county(fips: str) -> nx.Graph:
+    return load_unit_graph(COUNTY_DIR / f"county{fips}.json")
+
+
+def independent_violations(problem: AlignmentProblem, assignment: np.ndarray) -> list[str]:
+    """Contiguity and bounds checked with networkx and plain sums, apart from the solver."""
+    graph = nx.Graph()
+    graph.add_nodes_from(range(problem.n_items))
+    graph.add_edges_from(map(tuple, problem.edges))
+    issues = []
+    for t in range(problem.n_territories):
+        members = np.flatnonzero(assignment == t)
+        if len(members) == 0:
+            issues.append(f"territory {t} empty")
+            continue
+        if problem.contiguous and not nx.is_connected(graph.subgraph(members.tolist())):
+            issues.append(f"territory {t} disconnected")
+        load = problem.weights[members].sum(axis=0)
+        if np.any(load < np.ceil(problem.lower[t] - 1e-6)) or \
+                np.any(load > np.floor(problem.upper[t] + 1e-6)):
+            issues.append(f"territory {t} load {load} outside bounds")
+    return issues + check_plan(problem, assignment)
+
+
+def grid_problem(side: int, k: int, tolerance: float, metrics: int = 1, seed: int = 0,
+                 contiguous: bool = True) -> AlignmentProblem:
+    rng = np.random.default_rng(seed)
+    graph = nx.grid_2d_graph(side, side)
+    nodes = list(graph.nodes)
+    index = {v: i for i, v in enumerate(nodes)}
+    n = len(nodes)
+    weights = rng.integers(50, 150, size=(n, metrics)).astype(float)
+    latlon = np.array([(40 + r * 0.01, -100 + c * 0.013) for r, c in nodes])
+    return AlignmentProblem(
+        item_ids=[f"u{i}" for i in range(n)], territory_ids=[f"T{t}" for t in range(k)],
+        metric_names=[f"m{j}" for j in range(metrics)], weights=weights,
+        targets=np.tile(weights.sum(axis=0) / k, (k, 1)),
+        tolerances=np.full(metrics, tolerance), soft=np.zeros(metrics, bool),
+        soft_penalty=np.zeros(metrics), cost=np.zeros((n, k)), distance_km=np.zeros((n, k)),
+        item_latlon=latlon, current=np.full(n, -1), locked=np.full(n, -1),
+        move_weight=np.ones(n), item_accounts=[np.array([i]) for i in range(n)],
+        edges=np.array([(index[u], index[v]) for u, v in graph.edges]),
+        contiguous=contiguous, compactness="inertia", centers="free")
+
+
+def inertia_of(problem: AlignmentProblem, assignment: np.ndarray, centers: np.ndarray) -> float:
+    lat = np.radians(problem.item_latlon[:, 0])
+    lon = np.radians(problem.item_latlon[:, 1])
+    c = centers[assignment]
+    a = (np.sin((lat[c] - lat) / 2) ** 2
+         + np.cos(lat) * np.cos(lat[c]) * np.sin((lon[c] - lon) / 2) ** 2)
+    d = 2 * 6371.0088 * np.arcsin(np.sqrt(a))
+    return float(np.sum(problem.weights[:, 0] * d**2))
+
+
+@needs_counties
+def test_published_bounds_reproduced_exactly():
+    problem = problem_from_graph(county("40"), 5)
+    lower, upper = hard_bounds(problem)
+    assert (lower.min(), lower.max(), upper.min(), upper.max()) == (746519, 746519, 754021, 754021)
+
+
+@needs_counties
+def test_maine_without_contiguity_matches_published_optimum():
+    graph = county("23")
+    problem = problem_from_graph(graph, 2, contiguous=False)
+    solution = solve_districting(problem, SolveOptions(time_limit=30))
+    assert solution.status == "OPTIMAL"
+    assert score_moi(graph, solution.assignment, solution.centers) == pytest.approx(10789.07,
+                                                                                   abs=0.01)
+    assert solution.bound <= solution.objective
+    assert independent_violations(problem, solution.assignment) == []
+    # the published non-contiguous optimum is disconnected: contiguity must bind on Maine
+    problem.contiguous = True
+    assert any("disconnected" in v for v in independent_violations(problem, solution.assignment))
+
+
+@needs_counties
+def test_maine_cut_edges_without_contiguity():
+    problem = problem_from_graph(county("23"), 2, objective="cut_edges", contiguous=False)
+    solution = solve_districting(problem, SolveOptions(time_limit=8))
+    assert cut_edge_count(problem.edges, solution.assignment) == solution.objective
+    assert solution.bound <= 8 <= solution.objective  # published optimum 8 (T1)
+    assert independent_violations(problem, solution.assignment) == []
+
+
+@needs_counties
+def test_new_mexico_contiguous_plan_is_valid_and_bounded():
+    graph = county("35")
+    problem = problem_from_graph(graph, 3)
+    solution = solve_districting(problem, SolveOptions(time_limit=20))
+    assert independent_violations(problem, solution.assignment) == []
+    moi = score_moi(graph, solution.assignment, solution.centers)
+    assert moi == pytest.approx(solution.objective / 1e6, abs=1e-6)
+    assert solution.bound <= solution.objective
+    # published contiguous optimum 32944.25 (VBL 2022); our plan must be at least that good
+    assert moi <= 32944.25 * 1.001
+
+
+def test_unit_above_upper_bound_is_overtly_infeasible():
+    problem = grid_problem(3, 3, 0.01)
+    problem.weights[4, 0] = problem.weights[:, 0].sum()  # one unit holds half the total
+    problem.targets[:] = problem.weights[:, 0].sum() / 3
+    with pytest.raises(InfeasibleError) as err:
+        solve_districting(problem, SolveOptions(time_limit=5))
+    assert any("u4" in r and "upper bound" in r for r in err.value.reasons)
+
+
+def test_island_that_cannot_be_a_territory_is_reported():
+    problem = grid_problem(3, 2, 0.05)
+    problem.edges = problem.edges[(problem.edges != 8).all(axis=1)]  # unit u8 becomes an island
+    with pytest.raises(InfeasibleError) as err:
+        solve_districting(problem, SolveOptions(time_limit=5))
+    assert any("island u8" in r for r in err.value.reasons)
+
+
+def test_contiguity_infeasibility_is_proved_by_the_model():
+    # path 0-1-2-3 with weights 1,1,2,2 and k=2, loads exactly 3: {0,2}/{1,3} works but no
+    # contiguous split does; no counting argument shows it.
+    problem = grid_problem(2, 2, 0.0)
+    problem.edges = np.array([[0, 1], [1, 2], [2, 3]])
+    problem.weights = np.array([[1.0], [1.0], [2.0], [2.0]])
+    problem.targets = np.full((2, 1), 3.0)
+    relaxed = solve_districting(problem.__class__(**{**problem.__dict__, "contiguous": False}),
+                                SolveOptions(time_limit=5))
+    assert relaxed.status == "OPTIMAL"
+    with pytest.raises(InfeasibleError) as err:
+        solve_districting(problem, SolveOptions(time_limit=5))
+    assert "exact model proved it" in err.value.reasons[0]
+
+
+def test_green_field_grid_is_contiguous_balanced_and_optimal():
+    problem = grid_problem(5, 3, 0.05)
+    solution = solve_districting(problem, SolveOptions(time_limit=20))
+    assert solution.status == "OPTIMAL"
+    assert independent_violations(problem, solution.assignment) == []
+    assert sorted(set(solution.assignment.tolist())) == [0, 1, 2]
+    assert all(solution.assignment[solution.centers[t]] == t for t in range(3))
+    assert inertia_of(problem, solution.assignment, solution.centers) == pytest.approx(
+        solution.objective, rel=1e-6)
+    assert solution.bound <= solution.objective * (1 + 1e-9)
+
+
+def test_fixed_rep_units_with_contiguity():
+    problem = grid_problem(4, 2, 0.1)
+    problem.centers = "reps"
+    problem.center_items = np.array([0, 15])
+    dist = np.abs(np.arange(16)[:, None] % 4 - np.array([0, 3])[None, :]) \
+        + np.abs(np.arange(16)[:, None] // 4 - np.array([0, 3])[None, :])
+    problem.cost = problem.weights[:, :1] * dist
+    problem.distance_km = dist.astype(float)
+    problem.compactness = "travel"
+    solution = solve_districting(problem, SolveOptions(time_limit=10))
+    assert solution.status == "OPTIMAL"
+    assert solution.assignment[0] == 0 and solution.assignment[15] == 1
+    assert independent_violations(problem, solution.assignment) == []
+    assert solution.objective == pytest.approx(
+        float(problem.cost[np.arange(16), solution.assignment].sum()))
+
+
+def test_large_engine_two_metrics_on_2000_units():
+    problem = grid_problem(45, 20, 0.05, metrics=2, seed=3)
+    seen = []
+    solution = solve_districting(problem, SolveOptions(time_limit=8, engine="local",
+                                                       progress=seen.append))
+    assert solution.status == "FEASIBLE"
+    assert independent_violations(problem, solution.assignment) == []
+    assert inertia_of(problem, solution.assignment, solution.centers) == pytest.approx(
+        solution.objective, rel=1e-6)
+    assert 0 < solution.bound <= solution.objective
+    assert seen and all("objective" in p for p in seen)
