@@ -29,6 +29,7 @@ from territory_opt.maps import (
 )
 from territory_opt.maps.compare_map import changed_units
 from territory_opt.maps.synthetic import grid_result
+from territory_opt.results import Result
 
 GUARD = re.compile(r'(src|href)="https?://')
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -132,6 +133,42 @@ def test_account_level_plan_uses_the_majority_territory_of_each_unit():
         assert shapes.geometry[territory].contains(centre)
 
 
+def test_units_without_accounts_join_the_nearest_territory():
+    result = grid_result(6, 6, 3, 12, seed=13, level="account")
+    units = result.dataset.units
+    empty = set(units["unit_id"]) - set(result.assignments["unit_id"])
+    assert len(empty) >= 10
+    shapes = territory_shapes(result)
+    assert shapely.area(shapes.geometry.values).sum() == pytest.approx(
+        shapely.union_all(units.geometry.values).area, rel=1e-6)
+    owned = result.assignments.drop_duplicates("unit_id").set_index("unit_id")["territory_id"]
+    centres = dict(zip(units["unit_id"], shapely.point_on_surface(units.geometry.values)))
+    by_id = shapes.set_index("territory_id").geometry
+    scale = np.cos(np.radians(38.3))  # metres per degree of longitude vs latitude here
+
+    def dist(u: str, v: str) -> float:
+        a, b = centres[u], centres[v]
+        return float(np.hypot((a.x - b.x) * scale, a.y - b.y))
+
+    for unit_id in sorted(empty):
+        d = {u: dist(u, unit_id) for u in owned.index}
+        closest = {owned[u] for u, x in d.items() if x <= min(d.values()) * 1.01}  # ties
+        holder = [t for t, g in by_id.items() if g.contains(centres[unit_id])]
+        assert len(holder) == 1 and holder[0] in closest
+
+
+def test_minimal_result_frames_still_make_both_maps(tmp_path):
+    base = grid_result(4, 4, 3, 40, seed=14, level="account", with_polygons=False)
+    bare = Result(scenario=base.scenario, dataset=base.dataset, metrics={},
+                  assignments=base.assignments[["account_id", "territory_id", "lat", "lon"]],
+                  territories=base.territories[["territory_id"]])
+    html = write_map(bare, tmp_path / "map.html").read_text(encoding="utf-8")
+    assert set(re.findall(r"to-territory to-t(\d+)", html)) == {"0", "1", "2"}
+    assert GUARD.findall(html) == []
+    compare = write_compare_map(bare, base, tmp_path / "compare.html")
+    assert compare.stat().st_size > 0
+
+
 def test_neighbouring_territories_never_share_a_colour():
     result = grid_result(14, 14, 18, 400, seed=7)
     fmap = territory_map(result)
@@ -233,10 +270,14 @@ def test_compare_map_marks_changed_accounts_without_polygons():
     left = _layer(dual.m1, folium.GeoJson, "Accounts changed").data["features"]
     right = _layer(dual.m2, folium.GeoJson, "Accounts changed").data["features"]
     assert len(left) == len(right) == diff > 0
-    # each side fills the ring with the account's territory on that side
-    colours_a = {f["properties"]["colour"] for f in left}
-    colours_b = {f["properties"]["colour"] for f in right}
-    assert colours_a and colours_b
+    # each side fills the ring with the colour of the account's territory on that side
+    colour = {f["properties"]["territory"]: f["properties"]["colour"]
+              for f in _layer(dual.m1, folium.GeoJson, "Territories").data["features"]}
+    assert all(f["properties"]["style"]["fillColor"] == colour[f["properties"]["from"]]
+               for f in left)
+    assert all(f["properties"]["style"]["fillColor"] == colour[f["properties"]["to"]]
+               for f in right)
+    assert any(colour[f["properties"]["from"]] != colour[f["properties"]["to"]] for f in left)
 
 
 def test_write_map_is_atomic_and_replaces(plan, tmp_path):

@@ -2,7 +2,9 @@
 
 Everything is drawn from GeoJSON (one Leaflet layer per collection, no per-feature
 Python objects) plus a browser-side marker cluster and heat map, so 40,000 units and
-20,000 accounts stay within seconds and tens of megabytes. No layer needs jQuery or
+20,000 accounts stay within seconds and tens of megabytes. Point layers carry their
+fill colour in ``properties.style``: folium's ``style_function`` becomes a JavaScript
+``switch`` over every feature id, which costs O(n²) in the browser for big layers. No layer needs jQuery or
 Bootstrap (folium's ``Popup`` and ``Icon`` do, so neither is used).
 
 DOM hooks for tests and styling (Leaflet ``className`` on each SVG path):
@@ -38,6 +40,7 @@ from territory_opt.results import Result
 UNASSIGNED_COLOUR = "#7f7f7f"
 COORD_DECIMALS = 5  # ~1 m; enough for any sales map
 LARGE_POINT_LAYER = 5_000  # point layers with more features start hidden (SVG gets slow)
+LEGEND_OPEN_MAX = 25  # longer territory lists start folded in the legend
 MAX_ZOOM = 18  # marker clustering needs a maximum zoom when there are no tiles
 
 
@@ -145,7 +148,7 @@ def add_reps(fmap: folium.Map, result: Result, style: PlanStyle) -> folium.GeoJs
                 "rep": rep_label(row),
                 "territory": style.label(row["territory_id"]),
                 "kpis": kpi_table(row, metrics, quotas.get(row["territory_id"])),
-                "colour": style.colour(row["territory_id"]),
+                "style": {"fillColor": style.colour(row["territory_id"])},
             },
         }
         for i, (_, row) in enumerate(reps.iterrows())
@@ -155,7 +158,6 @@ def add_reps(fmap: folium.Map, result: Result, style: PlanStyle) -> folium.GeoJs
         name="Rep homes",
         marker=folium.CircleMarker(radius=7, weight=2, color="#000000", fill=True,
                                    fill_opacity=1.0, className="to-rep"),
-        style_function=lambda f: {"fillColor": f["properties"]["colour"]},
         tooltip=_geojson_detail([("rep", "Rep"), ("territory", "Territory")]),
         popup=folium.GeoJsonPopup(fields=["kpis"], labels=False, max_width=420),
     )
@@ -244,7 +246,7 @@ def add_account_changes(
                 "from": style.label(src) if pd.notna(src) else "(none)",
                 "to": style.label(dst) if pd.notna(dst) else "(none)",
                 "reason": safe_text(reason),
-                "colour": style.colour(own),
+                "style": {"fillColor": style.colour(own)},
             },
         }
         for i, (acc, acc_name, lat, lon, src, dst, reason, own) in enumerate(zip(
@@ -258,7 +260,6 @@ def add_account_changes(
         show=len(features) <= LARGE_POINT_LAYER,
         marker=folium.CircleMarker(radius=6, weight=3, color="#d62728", fill=True,
                                    fill_opacity=0.9, className=css),
-        style_function=lambda f: {"fillColor": f["properties"]["colour"]},
         tooltip=_geojson_detail([("account", "Account"), ("from", aliases[0]),
                                  ("to", aliases[1]), ("reason", "Reason")]),
     )
@@ -364,8 +365,10 @@ def legend_html(result: Result, style: PlanStyle, shapes: gpd.GeoDataFrame,
     key = ('<div><i class="to-dot" style="background:#fff;border:2px solid #000"></i>rep home</div>'
            '<div><i class="to-dot" style="background:#fff;border:2px solid #d62728"></i>'
            "moved / changed account</div>")
+    opened = " open" if len(swatches) <= LEGEND_OPEN_MAX else ""
     return (f"<h4>{lines[0]}</h4>" + "".join(f"<div>{x}</div>" for x in lines[1:] + notes)
-            + "<hr>" + key + "<hr>" + "".join(swatches))
+            + "<hr>" + key + f"<details{opened}><summary>Territories ({len(swatches)})</summary>"
+            + "".join(swatches) + "</details>")
 
 
 def fit_to(fmap: folium.Map, shapes: gpd.GeoDataFrame, accounts: pd.DataFrame) -> None:

@@ -3,8 +3,9 @@
 Three sources, best first:
 
 1. Unit polygons (``dataset.units`` has geometry): each unit goes to its territory
-   (``result.units``, or the majority territory of its accounts) and units are dissolved
-   per territory.
+   (``result.units``, or the majority territory of its accounts; a unit without any
+   takes the territory of the nearest unit that has one) and units are dissolved per
+   territory.
 2. No polygons: a Voronoi diagram of the account locations, each cell labelled with
    the territory of its account(s), clipped to the accounts' convex hull buffered by
    5 % of the extent, dissolved per territory.
@@ -22,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from territory_opt.results import Result
 
@@ -46,12 +48,31 @@ def unit_territories(result: Result) -> pd.Series:
     if result.units is not None and {"unit_id", "territory_id"} <= set(result.units.columns):
         units = result.units.dropna(subset=["unit_id", "territory_id"])
         return units.drop_duplicates("unit_id").set_index("unit_id")["territory_id"]
+    if "unit_id" not in result.assignments:
+        return pd.Series(dtype=object, name="territory_id")
     accounts = result.assignments.dropna(subset=["unit_id", "territory_id"])
     if accounts.empty:
         return pd.Series(dtype=object, name="territory_id")
     counts = accounts.groupby(["unit_id", "territory_id"]).size().rename("n").reset_index()
     counts = counts.sort_values(["unit_id", "n", "territory_id"], ascending=[True, False, True])
     return counts.drop_duplicates("unit_id").set_index("unit_id")["territory_id"]
+
+
+def nearest_owner(polys: gpd.GeoDataFrame, owner: pd.Series) -> np.ndarray:
+    """Territory of each unit polygon; a unit with none takes that of the nearest owned unit.
+
+    Units without accounts (account-level plans) would otherwise leave holes in the map.
+    Distance: between representative points in the local projection (metres).
+    """
+    labels = owner.reindex(polys["unit_id"]).to_numpy()
+    missing = pd.isna(labels)
+    if missing.any():
+        centres = shapely.point_on_surface(polys.geometry.values)
+        x, y = shapely.get_x(centres), shapely.get_y(centres)
+        xy = gpd.GeoSeries(centres, crs=WGS84).to_crs(local_crs(x, y)).get_coordinates().to_numpy()
+        _, nearest = cKDTree(xy[~missing]).query(xy[missing])
+        labels[missing] = labels[~missing][nearest]
+    return labels
 
 
 def unit_polygons(result: Result) -> gpd.GeoDataFrame | None:
@@ -154,10 +175,8 @@ def territory_shapes(result: Result, *, tolerance_m: float | None = None) -> gpd
     accounts = result.assignments.dropna(subset=["lat", "lon", "territory_id"])
     polys = unit_polygons(result)
     owner = unit_territories(result)
-    if polys is not None and not owner.empty:
-        polys = polys[polys["unit_id"].isin(owner.index)]
-    if polys is not None and not polys.empty:
-        labels = owner.reindex(polys["unit_id"]).to_numpy()
+    if polys is not None and not owner.empty and polys["unit_id"].isin(owner.index).any():
+        labels = nearest_owner(polys, owner)
         shapes, source = dissolve_units(polys, labels, tolerance_m=tolerance_m), "units"
     elif not accounts.empty:
         crs = local_crs(accounts["lon"].to_numpy(), accounts["lat"].to_numpy())
