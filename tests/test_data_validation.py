@@ -351,6 +351,15 @@ def test_eligibility_column_in_accounts_and_reps(tmp_path):
     assert where(issues) == [("accounts.csv", 1, "language")]
 
 
+def test_eligibility_codes_stay_text(tmp_path):
+    accounts = with_column(ACC, "tier", ["1", "2", "1", "2"])
+    reps = with_column(REPS, "tier", ["1", "2"])
+    dataset = load_dataset(make_scenario(tmp_path, {"accounts": accounts, "reps": reps},
+                                         alignment={"eligibility": "tier"}))
+    assert dataset.accounts["tier"].tolist() == ["1", "2", "1", "2"]
+    assert dataset.reps["tier"].tolist() == ["1", "2"]
+
+
 def test_moved_share_cap_needs_current_alignment(tmp_path):
     accounts = without_column(ACC, "current_territory")
     issues = issues_of(tmp_path, {"accounts": accounts}, alignment={"max_moved_share": 0.1})

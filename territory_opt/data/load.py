@@ -188,7 +188,8 @@ class _Loader:
                 out[column], issues = parse_numbers(frame, column, METRIC, label)
                 self.issues += issues
         loose = [c for c in extras if c not in self.metric_refs]
-        out[loose] = infer_numbers(frame[loose])
+        eligibility = frozenset([self.alignment.eligibility or ""])  # compared as text with reps
+        out[loose] = infer_numbers(frame[loose], skip=eligibility)
         for column in ("calls_per_year", "minutes_per_call"):
             if column not in present:
                 out = out.drop(columns=column)
@@ -270,8 +271,9 @@ class _Loader:
         reported = acc.index.isin(list(self.account_coordinate_rows))
         if self.units is not None or "units" in self.unreadable:
             reported |= acc["unit_id"].notna()  # unknown units are reported as such
-        expected = "lat and lon, or a unit_id" + (" found in the units file" if self.units
-                                                  else " with a units file giving its location")
+        expected = "lat and lon, or a unit_id" + (
+            " found in the units file" if self.units is not None
+            else " with a units file giving its location")
         for row in acc.index[~located & ~reported]:
             unit = acc.at[row, "unit_id"]
             self.issues.append(InputIssue(label, expected, row=int(row),
@@ -287,11 +289,11 @@ class _Loader:
                                         "an account_id of this file (or empty)")
         parent = dict(zip(first["account_id"], first["parent_account_id"], strict=True))
         rows = dict(zip(first["account_id"], first.index, strict=True))
-        self.issues += _cycle_issues(find_cycles(parent), rows, label, "parent_account_id",
+        cycles = find_cycles(parent)
+        self.issues += _cycle_issues(cycles, rows, label, "parent_account_id",
                                      "account families without cycles (a parent chain returns "
                                      "to itself)")
-        in_cycle = {member for cycle in find_cycles(parent) for member in cycle}
-        top = roots(parent, in_cycle)
+        top = roots(parent, {member for cycle in cycles for member in cycle})
         locks: dict[str, dict[str, str]] = {}  # family top -> member -> lock, in file order
         for account, lock in zip(first["account_id"], first["locked_territory"], strict=True):
             if lock is not None and account in top:
@@ -360,17 +362,16 @@ class _Loader:
         return _Hierarchy(pd.DataFrame(rows, columns=TERRITORY_COLUMNS, dtype=object), leaves,
                           origin)
 
-    def given_territories(self, frame: pd.DataFrame) -> _Hierarchy | None:
+    def given_territories(self, frame: pd.DataFrame) -> _Hierarchy:
         label = self.label("territories")
         self.issues += check_ids(frame, "territory_id", label)
-        if "territory_id" not in frame.columns:
-            return None
         first = frame.dropna(subset=["territory_id"]).drop_duplicates("territory_id")
         ids = list(first["territory_id"])
-        parents = text(first, "parent_id")
-        self.issues += check_references(text(frame, "parent_id"), ids, label, "parent_id",
+        known = set(ids)
+        self.issues += check_references(text(frame, "parent_id"), known, label, "parent_id",
                                         "a territory_id of this file (or empty at the top)")
-        parent = {t: (p if p in set(ids) else None) for t, p in zip(ids, parents, strict=True)}
+        parent = {t: (p if p in known else None)
+                  for t, p in zip(ids, text(first, "parent_id"), strict=True)}
         cycles = find_cycles(parent)
         self.issues += _cycle_issues(cycles, dict(zip(ids, first.index, strict=True)), label,
                                      "parent_id", "a hierarchy without cycles (a parent chain "
@@ -378,7 +379,7 @@ class _Loader:
         named_parents = {p for p in parent.values() if p is not None}
         leaves = [t for t in ids if t not in named_parents]
         depth = _depths(parent, {m for c in cycles for m in c})
-        levels = [lvl if lvl is not None else ("territory" if t in set(leaves)
+        levels = [lvl if lvl is not None else ("territory" if t not in named_parents
                                                else f"level_{depth.get(t, 0) + 1}")
                   for t, lvl in zip(ids, text(first, "level"), strict=True)]
         names = [n if n is not None else t for t, n in zip(ids, text(first, "name"), strict=True)]
