@@ -173,6 +173,14 @@ def account_points(result: Result, max_accounts: int | None) -> tuple[pd.DataFra
     return accounts, total
 
 
+# Grey cluster bubbles, so that cluster colours never read as territory colours.
+NEUTRAL_CLUSTER_ICON = """
+function (cluster) {
+    return L.divIcon({html: '<div><span>' + cluster.getChildCount() + '</span></div>',
+                      className: 'marker-cluster to-cluster', iconSize: L.point(40, 40)});
+}"""
+
+
 def add_account_cluster(
     fmap: folium.Map, accounts: pd.DataFrame, style: PlanStyle, *, offline: bool,
 ) -> FastMarkerCluster:
@@ -203,7 +211,8 @@ def add_account_cluster(
         "  };\n"
         "})()"
     )
-    cluster = FastMarkerCluster(data, callback=callback, name="Accounts", chunked_loading=True)
+    cluster = FastMarkerCluster(data, callback=callback, name="Accounts", chunked_loading=True,
+                                icon_create_function=NEUTRAL_CLUSTER_ICON)
     assets.bundle(cluster, assets.markercluster_assets(), offline)
     return cluster.add_to(fmap)
 
@@ -326,6 +335,9 @@ class Legend(MacroElement):
             vertical-align: -2px; border: 1px solid #555; }
           .to-legend i.to-dot { border-radius: 50%; }
           .to-kpi th { text-align: left; padding-right: 8px; font-weight: 600; }
+          .marker-cluster.to-cluster { background-color: rgba(60, 60, 60, 0.3); }
+          .marker-cluster.to-cluster div { background-color: rgba(35, 35, 35, 0.8); color: #fff;
+            font: 11px sans-serif; }
         </style>
         {% endmacro %}
         {% macro script(this, kwargs) %}
