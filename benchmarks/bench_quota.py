@@ -11,6 +11,7 @@ Run: .venv/bin/python benchmarks/bench_quota.py [--repeat 3] [--fit proportional
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from datetime import UTC, datetime
@@ -95,8 +96,9 @@ def main() -> None:
         sim_times.append(time.perf_counter() - started)
     bound = int((q["guardrail_bound"] != "").sum())
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} "
-          f"{platform.release()}, python {platform.python_version()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"{platform.system()} {platform.release()}, python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"nodes: {len(q)} ({len(rep_rows)} reps with quota), periods rows: {len(plan.periods)}, "
           f"guardrail-bound nodes: {bound}, fit: {args.fit}")
     print(f"reconciliation max |difference| (units): "

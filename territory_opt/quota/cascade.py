@@ -51,8 +51,10 @@ class QuotaPlan:
         full_year_quota (before ramp), potential, sales_ly, blended_target (the method's
         target before guardrails and rounding), method, overassign (applied to this node's
         sibling group), guardrail_bound (the bound that moved it off target, if any),
-        growth_vs_sales_ly, quota_to_potential, held (quota held at this node: vacancy
-        or ramp relief), ramp_factor, fte, p_attain (simulated P(sales ≥ quota)).
+        growth_vs_sales_ly and quota_to_potential (of the full-year quota), held (quota
+        held at this node: vacancy or ramp relief), children_overassign and
+        expected_children (what the children + held sum to), ramp_factor, fte, p_attain
+        (simulated P(sales ≥ quota)).
     periods: node_id, period, start_date, end_date, quota (sums to the annual quota).
     reconciliation: unit, max_abs_difference_units, and per parent node: level, quota,
         overassign, expected (= round(quota × (1 + o))), children_sum, held, difference_units
@@ -381,23 +383,26 @@ def _house_accounts(frame, tree, held, month_weights, season, unit):
 
 def _reconcile(frame: pd.DataFrame, unit: float) -> dict:
     """Per parent: quota, overassign, expected, children_sum, held, difference (units)."""
+    ids = frame["node_id"].to_numpy(dtype=object)
+    parent = pd.Index(ids).get_indexer(frame["parent_id"].to_numpy(dtype=object))
     units = round_half_up(frame["quota"].to_numpy() / unit)
-    children = pd.Series(units).groupby(frame["parent_id"].to_numpy()).sum()
+    child = parent >= 0
+    children = np.zeros(len(ids), dtype=np.int64)
+    np.add.at(children, parent[child], units[child])
+    has_children = np.bincount(parent[child], minlength=len(ids)) > 0
     expected = round_half_up(frame["expected_children"].to_numpy() / unit)
     held = round_half_up(frame["held"].to_numpy() / unit)
-    is_parent = (expected > 0) | (held > 0) | frame["node_id"].isin(children.index).to_numpy()
-    rows = {}
-    for i in np.flatnonzero(is_parent):
-        node = frame["node_id"].iat[i]
-        kids = int(children.get(node, 0))
-        rows[node] = {
-            "level": frame["level"].iat[i], "quota": float(frame["quota"].iat[i]),
-            "overassign": float(frame["children_overassign"].iat[i]),
-            "expected": float(expected[i] * unit),
-            "children_sum": float(kids * unit), "held": float(held[i] * unit),
-            "difference_units": int(kids + held[i] - expected[i]),
-        }
-    worst = max((abs(r["difference_units"]) for r in rows.values()), default=0)
+    difference = children + held - expected
+    listed = np.flatnonzero((expected > 0) | (held > 0) | has_children)
+    columns = zip(ids[listed], frame["level"].to_numpy()[listed],
+                  frame["quota"].to_numpy()[listed].tolist(),
+                  frame["children_overassign"].to_numpy()[listed].tolist(),
+                  (expected[listed] * unit).tolist(), (children[listed] * unit).tolist(),
+                  (held[listed] * unit).tolist(), difference[listed].tolist(), strict=True)
+    keys = ("level", "quota", "overassign", "expected", "children_sum", "held",
+            "difference_units")
+    rows = {node: dict(zip(keys, values, strict=True)) for node, *values in columns}
+    worst = int(np.abs(difference[listed]).max()) if len(listed) else 0
     return {"unit": unit, "max_abs_difference_units": worst, "parents": rows}
 
 

@@ -41,9 +41,9 @@ class Tree:
 
 def _text(series: pd.Series) -> pd.Series:
     """Ids as stripped strings; blanks and NaN become None."""
-    out = series.astype(object).where(series.notna(), None)
-    out = out.map(lambda v: None if v is None else str(v).strip() or None)
-    return out
+    values = [None if v is None or v != v else str(v).strip() or None
+              for v in series.astype(object).tolist()]
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def _duplicates(ids: pd.Series, file: str, column: str) -> list[InputIssue]:

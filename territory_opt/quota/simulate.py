@@ -74,8 +74,9 @@ def simulate_attainment(
     for first in range(0, draws, chunk):
         rows = min(chunk, draws - first)
         w = rng.standard_normal((rows, len(quotas)), dtype=np.float32)
-        w *= own
-        w += (common * rng.standard_normal((rows, 1))).astype(np.float32)
+        if correlation > 0:
+            w *= own
+            w += (common * rng.standard_normal((rows, 1))).astype(np.float32)
         made = w >= at_quota
         hits += made.sum(axis=0)
         block = slice(first, first + rows)
