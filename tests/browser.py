@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from territory_opt.maps.snapshot import ChromiumNotFoundError, dump_dom, find_chromium
+from territory_opt.maps.snapshot import ChromiumNotFoundError, find_chromium, run_headless
 
 CLASS_ATTR = re.compile(r'class="([^"]*)"')
 
@@ -25,9 +25,25 @@ def require_chromium() -> str:
 
 
 def rendered_dom(page: Path, **kwargs) -> str:
-    """The DOM of ``page`` after its scripts ran in headless Chromium without network."""
+    """The DOM of ``page`` after its scripts ran in headless Chromium without network.
+
+    Fails the test when the page logged an uncaught JavaScript error.
+    """
     require_chromium()
-    return dump_dom(page, **kwargs)
+    proc = run_headless(page, "--dump-dom", "--enable-logging=stderr", "--v=0", **kwargs)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    assert errors == [], f"JavaScript errors in {page.name}: {errors}"
+    return proc.stdout
+
+
+def with_probe(page: Path, script: str) -> Path:
+    """A copy of ``page`` that runs ``script`` once loaded (next to it, ``probe-<name>``)."""
+    probe = f"<script>window.addEventListener('load', function () {{ {script} }});</script>"
+    copy = page.with_name(f"probe-{page.name}")
+    copy.write_text(page.read_text(encoding="utf-8").replace("</html>", probe + "</html>"),
+                    encoding="utf-8")
+    return copy
 
 
 def class_counts(dom: str) -> Counter:
