@@ -64,7 +64,8 @@ def test_duplicate_ids(tmp_path, key, row, column):
     duplicated = with_cell(rows, row, column, rows[row - 2][rows[0].index(column)])
     issues = issues_of(tmp_path, {key: duplicated})
     assert (f"{key}.csv", row, column) in where(issues)
-    assert issues[0].expected == f"a unique {column} (also in row {row - 1})"
+    duplicate = next(i for i in issues if i.file.endswith(f"{key}.csv") and i.row == row)
+    assert duplicate.expected == f"a unique {column} (also in row {row - 1})"
 
 
 def test_duplicate_unit_ids(tmp_path):
@@ -384,8 +385,18 @@ def test_travel_file_checks(tmp_path):
     travel = [["account_id", "territory_id", "minutes"], ["A1", "T1", "20"],
               ["A1", "T9", "25"], ["A7", "T2", "30"], ["A2", "T2", "-4"], ["A1", "T1", "21"]]
     issues = issues_of(tmp_path, {"travel": travel})
-    assert where(issues) == [("travel.csv", 5, "minutes"), ("travel.csv", 3, "territory_id"),
-                             ("travel.csv", 4, "account_id"), ("travel.csv", 6, "territory_id")]
+    assert where(issues) == [("travel.csv", 3, "territory_id"), ("travel.csv", 4, "account_id"),
+                             ("travel.csv", 5, "minutes"), ("travel.csv", 6, "territory_id")]
+
+
+def test_issues_are_ordered_by_file_then_row(tmp_path):
+    reps = with_cell(REPS, 3, "fte", "2")
+    accounts = with_cell(with_cell(ACC, 5, "potential", "x"), 2, "current_territory", "T7")
+    issues = issues_of(tmp_path, {"accounts": accounts, "reps": reps},
+                       alignment={"balance": [{"metric": "revenue"}]})
+    assert where(issues) == [("accounts.csv", 2, "current_territory"),
+                             ("accounts.csv", 5, "potential"), ("reps.csv", 3, "fte"),
+                             ("scenario.toml", None, "alignment.balance[0].metric")]
 
 
 def test_load_dataset_raises_every_issue(tmp_path):

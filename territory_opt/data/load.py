@@ -108,7 +108,19 @@ class _Loader:
 
     # ---------------------------------------------------------------- reading
     def label(self, key: str) -> str:
+        """The ``key`` file's path, as the scenario gives it (issues' ``file``)."""
         return str(getattr(self.scenario.data, key))
+
+    def name(self, key: str) -> str:
+        """The ``key`` file's name, for mentions inside messages."""
+        return Path(self.label(key)).name
+
+    def sorted_issues(self) -> list[InputIssue]:
+        """Issues grouped by file (data files in scenario order, then the scenario), by row."""
+        order = {self.label(key): i for i, key in enumerate(SPECS)
+                 if getattr(self.scenario.data, key) is not None}
+        return sorted(self.issues, key=lambda issue: (order.get(issue.file, len(order)),
+                                                      issue.row or 0))
 
     def read(self, key: str) -> pd.DataFrame | None:
         """A file as a text table with canonical headers; None when absent or unreadable."""
@@ -235,7 +247,7 @@ class _Loader:
         acc, label = self.accounts, self.label("accounts")
         if self.units is not None:
             self.issues += check_references(acc["unit_id"], self.units.ids, label, "unit_id",
-                                            f"a unit_id of {self.label('units')}")
+                                            f"a unit_id of the units file {self.name('units')}")
             self.place_in_units()
         self.check_locations()
         self.check_territory_refs(acc["current_territory"], label, "current_territory")
@@ -385,7 +397,7 @@ class _Loader:
         names = [n if n is not None else t for t, n in zip(ids, text(first, "name"), strict=True)]
         territories = pd.DataFrame({"territory_id": ids, "parent_id": [parent[t] for t in ids],
                                     "level": levels, "name": names}, dtype=object)
-        return _Hierarchy(territories, leaves, f"the territories file {label}")
+        return _Hierarchy(territories, leaves, f"the territories file {self.name('territories')}")
 
     def check_territory_refs(self, values: pd.Series, label: str, column: str) -> None:
         """References must name a known leaf territory (skipped when the hierarchy failed)."""
@@ -448,7 +460,7 @@ class _Loader:
     def parse_adjacency(self, frame: pd.DataFrame) -> pd.DataFrame:
         label = self.label("adjacency")
         known = self.known_units()
-        where = f"a unit_id of {self.label('units')}" if self.units is not None \
+        where = f"a unit_id of the units file {self.name('units')}" if self.units is not None \
             else "a unit_id used by the accounts"
         for column in ("unit_id", "neighbor_id"):
             self.issues += check_filled(frame, column, label)
@@ -670,7 +682,7 @@ def collect_issues(scenario: Scenario) -> list[InputIssue]:
     """Every problem in the scenario's input files and their fit with its settings."""
     loader = _Loader(scenario)
     loader.run()
-    return loader.issues
+    return loader.sorted_issues()
 
 
 def load_dataset(scenario: Scenario) -> Dataset:
@@ -678,5 +690,5 @@ def load_dataset(scenario: Scenario) -> Dataset:
     loader = _Loader(scenario)
     loader.run()
     if loader.issues:
-        raise InputError(loader.issues)
+        raise InputError(loader.sorted_issues())
     return loader.build()
