@@ -197,15 +197,21 @@ def map_command(
 def export(
     result_dir: Annotated[Path, typer.Argument(help="A results folder")],
     to: Annotated[str, typer.Option("--to", help="salesforce|dynamics|hubspot|veeva|gpkg|geojson|xlsx")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", "-o", help="Writer option KEY=VALUE (repeatable), e.g. currency=EUR, users=users.csv")] = None,
 ) -> None:
-    """Export a plan to a CRM or GIS format."""
-    from territory_opt.export import FORMATS, export_result
+    """Export a plan to a CRM or GIS format (options: see the README)."""
+    from territory_opt.export import export_result
     from territory_opt.scenarios.runner import load_result
 
-    if to not in FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(sorted(FORMATS))}, got {to!r}", param_hint="--to")
-    paths = export_result(load_result(result_dir), to, out_dir or result_dir / "export")
+    options = {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
+        options[key.strip()] = value.strip()
+    paths = export_result(load_result(result_dir), to, out_dir or result_dir / "export", **options)
     for path in paths:
         out.print(str(path))
 
