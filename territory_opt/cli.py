@@ -197,8 +197,8 @@ def map_command(
 def export(
     result_dir: Annotated[Path, typer.Argument(help="A results folder")],
     to: Annotated[str, typer.Option("--to", help="salesforce|dynamics|hubspot|veeva|gpkg|geojson|xlsx")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
-    option: Annotated[Optional[list[str]], typer.Option(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Export root (default RESULT_DIR/export)")] = None,
+    option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="Writer option KEY=VALUE (repeatable), e.g. currency=EUR, users=users.csv")] = None,
 ) -> None:
     """Export a plan to a CRM or GIS format (options: see the README)."""
