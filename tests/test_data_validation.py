@@ -399,6 +399,12 @@ def test_issues_are_ordered_by_file_then_row(tmp_path):
                              ("scenario.toml", None, "alignment.balance[0].metric")]
 
 
+def test_long_values_are_shortened(tmp_path):
+    issues = issues_of(tmp_path, {"accounts": with_cell(ACC, 2, "potential", "9" * 50 + "x" * 50)})
+    assert where(issues) == [("accounts.csv", 2, "potential")]
+    assert issues[0].value == "9" * 50 + "x" * 27 + "..."
+
+
 def test_load_dataset_raises_every_issue(tmp_path):
     accounts = with_cell(with_cell(ACC, 2, "potential", "x"), 5, "lat", "99")
     with pytest.raises(InputError) as caught:

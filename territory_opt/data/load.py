@@ -23,7 +23,7 @@ Conventions (beyond ``territory_opt.dataset``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -63,6 +63,7 @@ from territory_opt.errors import InputError, InputIssue
 from territory_opt.scenarios.config import Scenario
 
 ROOT_ID = "ALL"
+MAX_VALUE = 80  # characters of an offending value quoted in an issue
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
@@ -119,8 +120,10 @@ class _Loader:
         """Issues grouped by file (data files in scenario order, then the scenario), by row."""
         order = {self.label(key): i for i, key in enumerate(SPECS)
                  if getattr(self.scenario.data, key) is not None}
-        return sorted(self.issues, key=lambda issue: (order.get(issue.file, len(order)),
-                                                      issue.row or 0))
+        ordered = sorted(self.issues, key=lambda issue: (order.get(issue.file, len(order)),
+                                                         issue.row or 0))
+        return [replace(i, value=i.value[:MAX_VALUE - 3] + "...")
+                if i.value is not None and len(i.value) > MAX_VALUE else i for i in ordered]
 
     def read(self, key: str) -> pd.DataFrame | None:
         """A file as a text table with canonical headers; None when absent or unreadable."""
