@@ -149,6 +149,16 @@ def test_xlsx_numeric_ids_lose_float_suffix(tmp_path):
     assert table["v"].tolist() == ["0.25", "3"]
 
 
+def test_parquet_nullable_types(tmp_path):
+    path = tmp_path / "a.parquet"
+    pd.DataFrame({"unit_id": pd.array(["02139", None], dtype="string"),
+                  "n": pd.array([3, None], dtype="Int64"),
+                  "when": pd.to_datetime(["2027-01-15", None])}).to_parquet(path)
+    table = read_table(path)
+    assert table.to_numpy().tolist() == [["02139", "3", "2027-01-15"]]
+    assert table.index.tolist() == [2]  # the all-blank record 3 is dropped
+
+
 def test_corrupt_xlsx(tmp_path):
     path = tmp_path / "a.xlsx"
     path.write_bytes(b"not a zip file")

@@ -5,7 +5,8 @@ whitespace) or ``None`` when empty, so identifiers such as ZIP ``"02139"`` keep 
 leading zeros; numbers and dates are parsed later, column by column, where a bad cell
 can be reported with its row. The frame's index is the row number as a spreadsheet
 shows it (header = row 1, first data row = row 2; for Parquet and geo files, record
-``i`` counted from 0 is row ``i + 2``). Blank rows are dropped but keep the numbering.
+``i`` counted from 0 is row ``i + 2``). Blank rows are dropped but keep the numbering;
+blank rows above the header are skipped (``frame.attrs["header_row"]`` is its row).
 
 Problems that stop a file from being read at all raise :class:`InputError` with one
 :class:`InputIssue` naming the file.
@@ -45,7 +46,7 @@ def cell_text(value: object) -> str | None:
     Integral floats lose their ``.0`` (Excel stores ZIP 2139 as 2139.0); dates become
     ISO strings.
     """
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, float | np.floating):
         if math.isnan(value):
