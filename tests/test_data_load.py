@@ -101,6 +101,13 @@ def test_edge_list_matches_rook_adjacency_of_the_polygons(valid):
     pd.testing.assert_frame_equal(valid.adjacency, from_polygons)
 
 
+def test_valid_fixture_is_valid_at_unit_level_too():
+    overrides = {"alignment": {"level": "unit", "contiguous": True, "compactness": "cut_edges",
+                               "balance": [{"metric": "households"}, {"metric": "potential"}],
+                               "max_moved_share": 0.3}}
+    assert collect_issues(load_scenario(VALID, overrides)) == []
+
+
 def test_adjacency_from_polygons_when_no_edge_list(tmp_path):
     scenario = load_scenario(VALID, {"data": {"adjacency": None}})
     dataset = load_dataset(scenario)
