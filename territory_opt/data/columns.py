@@ -43,16 +43,13 @@ METRIC = NumberRule()
 class FileSpec:
     """The canonical columns of one input file.
 
-    ``id_column`` values must be unique; ``coordinates`` pairs (lat, lon) are checked as
-    WGS84 degrees; ``numbers`` are the numeric columns with their rules; every other
-    canonical column is text.
+    ``numbers`` are the numeric metric columns with their rules; coordinates (lat/lon,
+    home_lat/home_lon) and dates are parsed by the loader; every other column is text.
     """
 
     key: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    id_column: str | None = None
-    coordinates: tuple[tuple[str, str], ...] = ()
     numbers: dict[str, NumberRule] = field(default_factory=dict)
 
     @property
@@ -64,19 +61,15 @@ ACCOUNTS = FileSpec(
     "accounts", ("account_id",),
     ("name", "lat", "lon", "unit_id", "potential", "sales_ly", "workload", "calls_per_year",
      "minutes_per_call", "current_territory", "parent_account_id", "locked_territory", "segment"),
-    id_column="account_id", coordinates=(("lat", "lon"),),
     numbers={name: METRIC for name in ("potential", "sales_ly", "workload", "calls_per_year",
                                        "minutes_per_call")})
 REPS = FileSpec(
     "reps", ("rep_id", "territory_id"),
     ("name", "email", "home_lat", "home_lon", "capacity", "fte", "start_date", "manager_id"),
-    id_column="rep_id", coordinates=(("home_lat", "home_lon"),),
     numbers={"capacity": NumberRule(default=float("nan")),
              "fte": NumberRule(maximum=1.0, exclusive=True, default=1.0)})
-TERRITORIES = FileSpec("territories", ("territory_id",), ("parent_id", "level", "name"),
-                       id_column="territory_id")
-UNITS = FileSpec("units", ("unit_id",), ("lat", "lon"), id_column="unit_id",
-                 coordinates=(("lat", "lon"),))
+TERRITORIES = FileSpec("territories", ("territory_id",), ("parent_id", "level", "name"))
+UNITS = FileSpec("units", ("unit_id",), ("lat", "lon"))
 ADJACENCY = FileSpec("adjacency", ("unit_id", "neighbor_id"), ())
 TRAVEL = FileSpec("travel", ("territory_id", "minutes"), ("account_id", "unit_id"),
                   numbers={"minutes": NumberRule(default=None)})
