@@ -310,7 +310,7 @@ def hire(
     from territory_opt.structure import rank_hires
 
     loaded = load_scenario(scenario)
-    table = None if candidates is None else read_table(candidates)
+    table = None if candidates is None else read_table(candidates, infer=True)
     with _progress() as progress:
         ranking = rank_hires(loaded, candidates=table, top=top, screen=screen, time_limit=time_limit,
                              progress=ProgressDisplay(progress, "hire"))
