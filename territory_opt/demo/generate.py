@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from scipy.stats import norm
 
 from territory_opt.data.adjacency import adjacency_from_polygons
 
@@ -34,6 +37,7 @@ N_ACCOUNTS = 20_000
 N_TERRITORIES = 40
 N_VACANCIES = 2
 N_HALF_FTE = 3
+N_NEW_HIRES = 4  # reps who started in CURRENT_YEAR
 SIMPLIFY_TOLERANCE_DEG = 0.01
 PROJECTED_CRS = 5070
 CURRENT_YEAR = 2026  # the year the inherited plan was drawn; reps hired in it are ramping
@@ -201,9 +205,6 @@ def county_adjacency(counties: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataF
 
 def _components(n: int, left, right) -> list[list[int]]:
     """Connected components of an undirected graph on 0..n-1, each sorted, by first node."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     left, right = np.asarray(left, dtype=int), np.asarray(right, dtype=int)
     graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
     count, labels = connected_components(graph, directed=False)
@@ -254,7 +255,9 @@ def synthesize(counties: gpd.GeoDataFrame, *, n_accounts: int = N_ACCOUNTS,
                                    xy_county[home_county], fte, rng)
     accounts["current_territory"] = leaves[current]
     _families(accounts, xy_account, counties, rng)
-    _locks(accounts, rng)
+    staffed = np.isin(leaves, reps["territory_id"])
+    home_unit = dict(zip(leaves[staffed], counties["unit_id"].to_numpy()[home_county[staffed]]))
+    _locks(accounts, home_unit, rng)
     return DemoFrames(accounts=accounts, reps=reps, territories=territories)
 
 
@@ -286,10 +289,12 @@ def _rep_home_counties(counties: pd.DataFrame, xy: np.ndarray, k: int,
             break
         centres = moved
     label = ((xy[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-    homes = []
+    homes: list[int] = []
     for c in range(k):
         members = np.flatnonzero(label == c)
-        homes.append(members[np.argmax(weight[members])])
+        if len(members) == 0:  # an emptied cluster: take the most populous free county
+            members = np.setdiff1d(np.arange(len(xy)), homes)
+        homes.append(int(members[np.argmax(weight[members])]))
     return np.array(homes)
 
 
@@ -297,9 +302,10 @@ def _hierarchy(counties: pd.DataFrame, xy: np.ndarray, home: np.ndarray
                ) -> tuple[pd.DataFrame, np.ndarray]:
     """Company -> regions (by home state) -> districts -> territories T01..Tk.
 
-    Regions without a home are left out. Within a region, territories are ordered along the region's main geographic axis and
-    cut into consecutive districts of about ``TERRITORIES_PER_DISTRICT``. Returns the
-    hierarchy and the order of ``home`` rows that matches T01..Tk.
+    Regions without a home are left out. Within a region, territories are ordered along the
+    region's main geographic axis and cut into consecutive districts of about
+    ``TERRITORIES_PER_DISTRICT``. Returns the hierarchy and the order of ``home`` rows that
+    matches T01..Tk.
     """
     state_region = {s: r for r, states in REGION_STATES.items() for s in states.split()}
     region_of = counties["state"].iloc[home].map(state_region).to_numpy()
@@ -334,7 +340,8 @@ def _hierarchy(counties: pd.DataFrame, xy: np.ndarray, home: np.ndarray
 def _reps(counties: pd.DataFrame, territories: pd.DataFrame, home: np.ndarray,
           rng: np.random.Generator) -> pd.DataFrame:
     """One rep per leaf territory except ``N_VACANCIES`` vacancies; home = the territory's
-    home county point. ``N_HALF_FTE`` reps work half time; four started in ``CURRENT_YEAR``.
+    home county point. ``N_HALF_FTE`` reps work half time; ``N_NEW_HIRES`` started in
+    ``CURRENT_YEAR``.
     ``manager_id`` is the district manager (``DM`` + district number).
     """
     leaves = territories[territories["level"] == "territory"].reset_index(drop=True)
@@ -342,7 +349,7 @@ def _reps(counties: pd.DataFrame, territories: pd.DataFrame, home: np.ndarray,
     vacant = set(rng.choice(k, size=N_VACANCIES, replace=False).tolist())
     staffed = [t for t in range(k) if t not in vacant]
     half = set(rng.choice(staffed, size=N_HALF_FTE, replace=False).tolist())
-    new_hires = set(rng.choice(staffed, size=4, replace=False).tolist())
+    new_hires = set(rng.choice(staffed, size=N_NEW_HIRES, replace=False).tolist())
     pairs = rng.permutation(len(FIRST_NAMES) * len(LAST_NAMES))[: len(staffed)]
     rows = []
     for number, (t, pair) in enumerate(zip(staffed, pairs), start=1):
@@ -485,8 +492,6 @@ def _inherited_alignment(xy: np.ndarray, potential: np.ndarray, home_xy: np.ndar
     reach (km); reaches are adjusted until every territory is close to its goal, so grown
     territories have absorbed their neighbours' border accounts.
     """
-    from scipy.stats import norm
-
     k = len(home_xy)
     distance = np.sqrt(((xy[:, None, :] - home_xy[None, :, :]) ** 2).sum(axis=2))
     fair = potential.sum() * fte / fte.sum()
@@ -543,15 +548,22 @@ def _families(accounts: pd.DataFrame, xy: np.ndarray, counties: pd.DataFrame,
     accounts["_in_family"] = in_family
 
 
-def _locks(accounts: pd.DataFrame, rng: np.random.Generator) -> None:
-    """Lock ``LOCKED_SHARE`` of accounts (outside families, larger accounts likelier) to their
-    current territory: named strategic accounts that must not move."""
-    free = np.flatnonzero(~accounts.pop("_in_family").to_numpy())
+def _locks(accounts: pd.DataFrame, home_unit: dict[str, str], rng: np.random.Generator) -> None:
+    """Lock ``LOCKED_SHARE`` of accounts to their current territory: strategic accounts in
+    the home county of their territory's rep (outside families; larger accounts likelier).
+
+    Every lock in a county names the same territory, so the locks also hold at
+    ``level = "unit"``, where a county moves whole and takes its accounts' lock.
+    """
+    in_family = accounts.pop("_in_family").to_numpy()
+    current = accounts["current_territory"].to_numpy()
+    at_home = accounts["unit_id"].to_numpy() == pd.Series(current).map(home_unit).to_numpy()
+    free = np.flatnonzero(~in_family & at_home)
     weight = np.sqrt(accounts["potential"].to_numpy()[free].astype(float))
     count = round(LOCKED_SHARE * len(accounts))
     locked = rng.choice(free, size=count, replace=False, p=weight / weight.sum())
     column = np.full(len(accounts), None, dtype=object)
-    column[locked] = accounts["current_territory"].to_numpy()[locked]
+    column[locked] = current[locked]
     accounts["locked_territory"] = column
 
 
@@ -585,21 +597,43 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def tool_versions() -> dict[str, str]:
+    """Versions of the libraries whose numbers can change the generated bytes."""
+    import pyproj
+    import scipy
+
+    return {"numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+            "shapely": shapely.__version__, "GEOS": shapely.geos_version_string,
+            "pyproj": pyproj.__version__, "pyogrio": pyogrio.__version__,
+            "GDAL": pyogrio.__gdal_version_string__}
+
+
+def _recorded_block(data_md: Path) -> str:
+    text = data_md.read_text(encoding="utf-8")
+    return text[text.index(CHECKSUM_START):text.index(CHECKSUM_END)]
+
+
 def recorded_checksums(data_md: Path = DEMO_DIR / "DATA.md") -> dict[str, str]:
     """File name -> SHA-256 from the checksum table in DATA.md."""
-    text = data_md.read_text(encoding="utf-8")
-    block = text[text.index(CHECKSUM_START):text.index(CHECKSUM_END)]
-    return dict(re.findall(r"`([\w.]+)`\s*\|\s*`([0-9a-f]{64})`", block))
+    return dict(re.findall(r"`([\w.]+)`\s*\|\s*`([0-9a-f]{64})`", _recorded_block(data_md)))
+
+
+def recorded_versions(data_md: Path = DEMO_DIR / "DATA.md") -> dict[str, str]:
+    """Library -> version the shipped files were generated with (from DATA.md)."""
+    return dict(re.findall(r"^- (\w+) ([^\s]+)$", _recorded_block(data_md), flags=re.MULTILINE))
 
 
 def record_checksums(checksums: dict[str, str], data_md: Path = DEMO_DIR / "DATA.md") -> None:
-    """Rewrite the checksum table between the markers in DATA.md."""
+    """Rewrite the checksum table and library versions between the markers in DATA.md."""
     text = data_md.read_text(encoding="utf-8")
     head, rest = text.split(CHECKSUM_START, 1)
     tail = rest.split(CHECKSUM_END, 1)[1]
-    table = "\n".join(["| file | SHA-256 |", "|---|---|"]
-                      + [f"| `{name}` | `{digest}` |" for name, digest in checksums.items()])
-    data_md.write_text(f"{head}{CHECKSUM_START}\n{table}\n{CHECKSUM_END}{tail}", encoding="utf-8")
+    lines = ["| file | SHA-256 |", "|---|---|"]
+    lines += [f"| `{name}` | `{digest}` |" for name, digest in checksums.items()]
+    lines += ["", "Generated with:", ""]
+    lines += [f"- {name} {version}" for name, version in tool_versions().items()]
+    block = "\n".join(lines)
+    data_md.write_text(f"{head}{CHECKSUM_START}\n{block}\n{CHECKSUM_END}{tail}", encoding="utf-8")
 
 
 def summary(frames: DemoFrames) -> str:
