@@ -373,3 +373,26 @@ def test_bad_frames_are_input_errors_with_rows():
     cyclic = hierarchy.assign(parent_id=hierarchy["parent_id"].replace({None: "T1"}))
     with pytest.raises(InputError, match="cycles|parent_id"):
         plan_quotas(cyclic, leaf, reps, QuotaConfig())
+
+
+def test_rounding_may_cross_a_guardrail_by_less_than_one_unit_only_when_it_must():
+    hierarchy = pd.DataFrame({"territory_id": ["C", "T1", "T2"], "parent_id": [None, "C", "C"],
+                              "level": ["company", "territory", "territory"]})
+    leaf = pd.DataFrame({"territory_id": ["T1", "T2"], "potential": [1.0, 1.0],
+                         "sales_ly": [100_100.0, 100_100.0]})
+    team = pd.DataFrame({"rep_id": ["a", "b"], "territory_id": ["T1", "T2"]})
+    rails = {"max_growth": 0.25}  # each node ≤ 125,125: not a multiple of the 1,000 unit
+    fits = plan_quotas(hierarchy, leaf, team, QuotaConfig(
+        total=250_000, round_to=1000, guardrails=rails, simulation={"draws": 0}))
+    assert (fits.quotas.loc[fits.quotas["level"] != "company", "quota"] <= 125_125).all()
+    # 251,000 to split under two caps of 125,125: one node must take 126,000
+    forced = plan_quotas(hierarchy, leaf, team, QuotaConfig(
+        total=250_600, round_to=1000, guardrails=rails, simulation={"draws": 0}))
+    q = forced.quotas.set_index("node_id")
+    assert sorted(q.loc[["T1", "T2"], "quota"]) == [125_000, 126_000]
+    assert q.loc[["a", "b"], "quota"].sum() == 251_000
+    # bounds hold to the unit: 2 × 126,000 is the most whole units allow
+    with pytest.raises(InfeasibleError, match="company C: children's maximum quotas sum to "
+                                              "250.2K .* but C's quota is 253.0K"):
+        plan_quotas(hierarchy, leaf, team, QuotaConfig(
+            total=253_000, round_to=1000, guardrails=rails, simulation={"draws": 0}))

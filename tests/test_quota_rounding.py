@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from territory_opt.quota.rounding import largest_remainder, largest_remainder_rows, round_half_up
 
-amounts = st.lists(st.floats(0, 1e7, allow_nan=False), min_size=1, max_size=30)
+amounts = st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e7)), min_size=1, max_size=30)
 
 
 @settings(max_examples=200, deadline=None)

@@ -316,8 +316,8 @@ def _allocate_level(tree, kids, quota, target, expected, children_o, bound_by, f
         share = _shares(weights, kids[at], groups[at], len(parents), ~is_fixed[at], tree)
         t[at] = share * free_total[groups[at]]
     t = np.where(is_fixed, fixed_units, t)
-    lower = np.where(is_fixed, fixed_units, bounds.lower[kids] / unit)
-    upper = np.where(is_fixed, fixed_units, bounds.upper[kids] / unit)
+    exact_lower = np.where(is_fixed, fixed_units * unit, bounds.lower[kids])
+    exact_upper = np.where(is_fixed, fixed_units * unit, bounds.upper[kids])
     lower_reason = np.where(is_fixed, "bottom_up", bounds.lower_reason[kids])
     upper_reason = np.where(is_fixed, "bottom_up", bounds.upper_reason[kids])
     settings = {k: v[kids] for k, v in bounds.settings.items()}
@@ -327,8 +327,9 @@ def _allocate_level(tree, kids, quota, target, expected, children_o, bound_by, f
         allocation=allocation * unit,
         allocation_text=np.array([f"{tree.ids[p]}'s quota" + (f" × {1 + x:.4g}" if x else "")
                                   for p, x in zip(parents, o, strict=True)]),
-        lower=lower * unit, upper=upper * unit, lower_reason=lower_reason,
-        upper_reason=upper_reason, settings=settings)
+        lower=exact_lower, upper=exact_upper, lower_reason=lower_reason,
+        upper_reason=upper_reason, settings=settings, unit=unit)
+    lower, upper = gr.unit_grid_bounds(exact_lower / unit, exact_upper / unit, groups, allocation)
     fitted = gr.fit(t, lower, upper, groups, allocation, objective)
     quota[kids] = largest_remainder(fitted, groups, allocation, lower, upper)
     target[kids] = t

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.errors import InfeasibleError, InputError, InputIssue
+from territory_opt.quota.rounding import snap_tolerance
 
 LOWER_KEYS = ("min_growth", "min_to_potential", "floor")
 UPPER_KEYS = ("max_growth", "max_to_potential", "cap")
@@ -143,35 +144,45 @@ def check_feasible(
     parent_label: np.ndarray, child_label: np.ndarray, groups: np.ndarray, allocation: np.ndarray,
     allocation_text: np.ndarray, lower: np.ndarray, upper: np.ndarray,
     lower_reason: np.ndarray, upper_reason: np.ndarray, settings: dict[str, np.ndarray],
+    unit: float = 0.0,
 ) -> None:
     """Raise InfeasibleError naming every node whose bounds conflict.
 
     ``groups`` index the parents (``parent_label``, ``allocation`` = what the children must
     sum to, in currency, ``allocation_text`` e.g. "D3's quota × 1.05"); per child arrays
-    are in currency.
+    are in currency. With a rounding ``unit`` the bounds hold to the unit (a quota may cross
+    a guardrail by less than one unit, see :func:`unit_grid_bounds`); messages quote the
+    exact bounds.
     """
+    if unit > 0:
+        decide_lower = np.floor(lower / unit + snap_tolerance(lower / unit)) * unit
+        decide_upper = np.ceil(upper / unit - snap_tolerance(upper / unit)) * unit
+    else:
+        decide_lower, decide_upper = lower, upper
     reasons = []
     slack = _TOL * np.maximum(1.0, np.abs(lower))
-    for i in np.flatnonzero(lower > upper + slack):
+    for i in np.flatnonzero(decide_lower > decide_upper + slack):
         low, high = _money_pair(lower[i], upper[i])
         reasons.append(
             f"{child_label[i]}: {_reasons_text(lower_reason, settings, np.array([i]))} requires "
             f"at least {low} but {_reasons_text(upper_reason, settings, np.array([i]))} "
             f"allows at most {high}")
     n = len(parent_label)
-    low_sum = np.bincount(groups, weights=lower, minlength=n)
-    high_sum = np.bincount(groups, weights=np.where(np.isinf(upper), 0, upper), minlength=n)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(groups, weights=np.where(np.isinf(values), 0, values), minlength=n)
+
     unbounded = np.bincount(groups, weights=np.isinf(upper), minlength=n) > 0
     tol = _TOL * np.maximum(1.0, allocation)
-    for g in np.flatnonzero(low_sum > allocation + tol):
+    for g in np.flatnonzero(total(decide_lower) > allocation + tol):
         idx = np.flatnonzero(groups == g)
-        low, alloc = _money_pair(low_sum[g], allocation[g])
+        low, alloc = _money_pair(total(lower)[g], allocation[g])
         reasons.append(
             f"{parent_label[g]}: children's minimum quotas sum to {low} "
             f"({_reasons_text(lower_reason, settings, idx)}) but {allocation_text[g]} is {alloc}")
-    for g in np.flatnonzero(~unbounded & (high_sum < allocation - tol)):
+    for g in np.flatnonzero(~unbounded & (total(decide_upper) < allocation - tol)):
         idx = np.flatnonzero(groups == g)
-        high, alloc = _money_pair(high_sum[g], allocation[g])
+        high, alloc = _money_pair(total(upper)[g], allocation[g])
         reasons.append(
             f"{parent_label[g]}: children's maximum quotas sum to {high} "
             f"({_reasons_text(upper_reason, settings, idx)}) but {allocation_text[g]} is {alloc}")
@@ -180,6 +191,29 @@ def check_feasible(
         if len(reasons) > len(shown):
             shown.append(f"... and {len(reasons) - len(shown)} more conflicts of the same kind")
         raise InfeasibleError(shown)
+
+
+def unit_grid_bounds(
+    lower: np.ndarray, upper: np.ndarray, groups: np.ndarray, allocation: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (in rounding units) snapped to whole units, per sibling group.
+
+    Inner bounds (⌈lower⌉, ⌊upper⌋) keep every rounded quota within its guardrail. A group
+    whose inner bounds cannot sum to its allocation uses the outer bounds (⌊lower⌋,
+    ⌈upper⌉): some quota then crosses its guardrail by less than one unit, which rounding
+    to whole units cannot avoid (e.g. a parent already rounded up past the same bound).
+    """
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    inner_lower = np.ceil(lower - snap_tolerance(lower))
+    inner_upper = np.floor(upper + snap_tolerance(upper))
+    outer_lower = np.floor(lower + snap_tolerance(lower))
+    outer_upper = np.ceil(upper - snap_tolerance(upper))
+    n = len(allocation)
+    reachable = ((np.bincount(groups, weights=inner_lower, minlength=n) <= allocation)
+                 & (np.bincount(groups, weights=inner_upper, minlength=n) >= allocation)
+                 & (np.bincount(groups, weights=inner_lower > inner_upper, minlength=n) == 0))
+    inner = reachable[groups]
+    return np.where(inner, inner_lower, outer_lower), np.where(inner, inner_upper, outer_upper)
 
 
 def fit(

@@ -41,7 +41,7 @@ class Tree:
 
 def _text(series: pd.Series) -> pd.Series:
     """Ids as stripped strings; blanks and NaN become None."""
-    values = [None if v is None or v != v else str(v).strip() or None
+    values = [None if v is None or pd.isna(v) else str(v).strip() or None
               for v in series.astype(object).tolist()]
     return pd.Series(values, index=series.index, dtype=object)
 

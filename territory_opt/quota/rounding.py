@@ -11,14 +11,16 @@ import numpy as np
 _SNAP_ABS, _SNAP_REL = 1e-9, 1e-12  # float noise: values this close to an integer are it
 
 
-def _snap_tolerance(values: np.ndarray) -> np.ndarray:
-    return _SNAP_ABS + _SNAP_REL * np.abs(values)
+def snap_tolerance(values: np.ndarray) -> np.ndarray:
+    """How far a value may sit from an integer and still count as it (float noise)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values), _SNAP_ABS + _SNAP_REL * np.abs(values), 0.0)
 
 
 def round_half_up(values: np.ndarray | float) -> np.ndarray:
     """Nearest integer, halves rounded up (int64); tiny float noise snapped first."""
     values = np.asarray(values, dtype=float)
-    return np.floor(values + 0.5 + _snap_tolerance(values)).astype(np.int64)
+    return np.floor(values + 0.5 + snap_tolerance(values)).astype(np.int64)
 
 
 def largest_remainder(
@@ -41,7 +43,7 @@ def largest_remainder(
     groups = np.asarray(groups, dtype=np.int64)
     totals = np.asarray(totals, dtype=np.int64)
     snapped = np.rint(values)
-    near = np.abs(values - snapped) <= _snap_tolerance(values)
+    near = np.abs(values - snapped) <= snap_tolerance(values)
     values = np.where(near, snapped, values)
     base = np.floor(values).astype(np.int64)
     fraction = values - base
@@ -54,11 +56,11 @@ def largest_remainder(
     priority = fraction.copy()
     if lower is not None:
         lower = np.asarray(lower, dtype=float)
-        forced = base < np.ceil(lower - _snap_tolerance(lower))
+        forced = base < np.ceil(lower - snap_tolerance(lower))
         priority += 2.0 * forced
     if upper is not None:
         upper = np.asarray(upper, dtype=float)
-        blocked = base + 1 > np.floor(upper + _snap_tolerance(upper))
+        blocked = base + 1 > np.floor(upper + snap_tolerance(upper))
         priority -= 2.0 * blocked
     order = np.lexsort((-priority, groups))
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])

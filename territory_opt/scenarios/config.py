@@ -110,7 +110,9 @@ class QuotaConfig(_Strict):
         ``max_to_potential`` (quota ÷ potential; only for nodes with potential > 0),
         ``floor``/``cap`` (currency). Top-level keys apply to every level; a sub-table named
         after a level overrides them for that level (``territory = { max_growth = 0.3 }``);
-        ``nodes = { T017 = { floor = 0 } }`` overrides per node.
+        ``nodes = { T017 = { floor = 0 } }`` overrides per node. Bounds hold to the rounding
+        unit: a quota crosses one by less than a unit only when whole units leave no choice.
+        Guardrails that cannot all hold raise InfeasibleError naming the node and bounds.
     guardrail_fit: when guardrails bind, the allocation closest to the targets under all
         bounds and the exact sum: ``"proportional"`` minimises Σ (q − t)² / t (every free
         sibling scaled by one common factor; exact water-filling) or ``"l1"`` minimises
@@ -126,6 +128,20 @@ class QuotaConfig(_Strict):
     fiscal_year_start: first day of the plan year (1st of a month); required with ramp,
         else default 2027-01-01. Periods are labelled FY<start year>-Q<n> / -M<nn>.
     simulation: Monte Carlo of next year's sales per rep (``draws = 0`` turns it off).
+
+    Example::
+
+        [quota]
+        total = 250_000_000
+        method = { default = { potential = 0.6, history = 0.4 }, district = "even" }
+        overassign = { district = 0.05, territory = 0.03, rep = 0.02 }
+        round_to = 1000
+        guardrails = { min_growth = -0.10, max_growth = 0.25, rep = { max_to_potential = 1.2 } }
+        ramp = [0.25, 0.5, 0.75, 1.0]
+        fiscal_year_start = 2027-01-01
+        vacancies = "house"
+        seasonality = "quarter"
+        simulation = { draws = 10000, cv = 0.3, target_probability = 0.9 }
     """
 
     class Simulation(_Strict):
