@@ -133,6 +133,9 @@ def test_every_parent_reconciles_exactly_after_rounding(case):
             reps_here = [k for k in kids if level[k] == "rep"]
             if reps_here:
                 assert sum(int(full_year[k]) for k in reps_here) == expected
+    # no guardrails here: each quota is its target rounded to a neighbouring whole unit
+    body = q[q["parent_id"].notna() & (q["level"] != "house")]
+    assert (np.abs(body["full_year_quota"] - body["blended_target"]) < unit * (1 + 1e-9)).all()
     rep_rows = q[q["level"] == "rep"]
     assert (rep_rows["quota"] <= rep_rows["full_year_quota"] + 1e-9).all()
     assert set(rep_rows["node_id"]) == set(reps["rep_id"])
