@@ -17,6 +17,7 @@ from pathlib import Path
 CHROMIUM_ENV = "TERRITORY_OPT_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+FLAT_LEAFLET = "<script>L_DISABLE_3D = true;</script>"  # read by Leaflet when it loads
 NO_NETWORK_RULE = "MAP * ~NOTFOUND, EXCLUDE localhost"
 
 
@@ -57,6 +58,7 @@ def run_headless(
             binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-quic", "--no-first-run", "--hide-scrollbars", "--mute-audio",
+            "--run-all-compositor-stages-before-draw",
             f"--user-data-dir={profile}", f"--host-resolver-rules={NO_NETWORK_RULE}",
             f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}",
             *args, page.as_uri(),
@@ -69,12 +71,25 @@ def snapshot_png(
     html_path: str | os.PathLike, png_path: str | os.PathLike, *, width: int = 1200,
     height: int = 800, budget_ms: int = 5000,
 ) -> Path:
-    """Render ``html_path`` to the PNG ``png_path`` (width × height pixels), offline."""
+    """Render ``html_path`` to the PNG ``png_path`` (width × height pixels), offline.
+
+    The page is rendered from a temporary copy that sets ``L_DISABLE_3D``: with software
+    compositing, headless Chromium leaves large 3D-transformed Leaflet layers (the SVG
+    overlay of a national map) partly unpainted; 2D positioning paints them whole.
+    The page itself keeps 3D transforms for smooth panning in a real browser.
+    """
+    page = Path(html_path).resolve()
+    if not page.is_file():
+        raise FileNotFoundError(f"no such page: {page}")
     png_path = Path(png_path).resolve()
     png_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = png_path.with_name(f".{png_path.name}.tmp.png")
-    proc = run_headless(html_path, f"--screenshot={tmp}", width=width, height=height,
-                        budget_ms=budget_ms)
+    with tempfile.TemporaryDirectory(prefix="territory-opt-snapshot-") as folder:
+        copy = Path(folder) / page.name
+        html = page.read_text(encoding="utf-8")
+        copy.write_text(html.replace("<head>", f"<head>{FLAT_LEAFLET}", 1), encoding="utf-8")
+        proc = run_headless(copy, f"--screenshot={tmp}", width=width, height=height,
+                            budget_ms=budget_ms)
     if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"chromium could not render {html_path}: exit {proc.returncode}\n"
