@@ -404,12 +404,15 @@ def sweep(
     solver threads per point when the scenario leaves ``alignment.workers`` unset (1 =
     one point per core). out_dir: also write each point's results folder to
     out_dir/points/<name> and sweep.csv + sweep.png to out_dir (remote workers need
-    out_dir on a shared file system).
+    out_dir on a shared file system). Worker processes are spawned, so a script calling
+    this must do so under ``if __name__ == "__main__":``.
     """
     from dask.distributed import as_completed
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if scheduler is None and n_workers < 1:
+        raise InputError([InputIssue("--workers", "at least 1 worker", value=str(n_workers))])
     points = expand_grid(scenario, grid, grid_source, solver_threads)
     points_dir = None if out_dir is None else str(Path(out_dir).resolve() / "points")
     started = time.perf_counter()
