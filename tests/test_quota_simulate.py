@@ -84,8 +84,14 @@ def test_gini_and_fairness_report():
     assert report["cv"] == pytest.approx(ratio.std() / ratio.mean())
     assert report["gini"] == pytest.approx(gini(ratio))
     assert report["max_abs_deviation"] == pytest.approx(0.5)
+    # quotas scaled to last year's 640 total: 98.5, 196.9, 295.4, 49.2 → 3 of 4 made it
     assert report["backtest_share_at_quota"] == pytest.approx(0.75)
     assert report["backtest_flag"] == "above healthy band"
+    doubled = fairness_report(np.array([200.0, 400.0, 600.0, 100.0]),
+                              np.array([100.0, 100.0, 100.0, 0.0]),
+                              np.array([120.0, 150.0, 310.0, 60.0]))
+    assert doubled["backtest_share_at_quota"] == report["backtest_share_at_quota"]
+    assert doubled["gini"] == pytest.approx(report["gini"])
 
 
 def test_estimate_cv_from_history():

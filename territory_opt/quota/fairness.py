@@ -20,8 +20,10 @@ def fairness_report(quota: np.ndarray, potential: np.ndarray, sales_ly: np.ndarr
     """Dispersion of quota/potential over reps with potential > 0, and the back-test.
 
     cv (population std ÷ mean), gini, min/mean/max of the ratio, max_abs_deviation
-    (largest |ratio ÷ mean − 1|), backtest_share_at_quota (share of reps whose sales_ly
-    ≥ quota) with a flag outside the healthy 60–70 % band.
+    (largest |ratio ÷ mean − 1|), backtest_share_at_quota: the share of reps whose sales_ly
+    reach their quota scaled to last year's total (quota × Σ sales_ly ÷ Σ quota), i.e.
+    whether the quota split would have matched last year's results; flagged outside the
+    healthy 60–70 % band.
     """
     quota, potential, sales = (np.asarray(a, dtype=float) for a in (quota, potential, sales_ly))
     usable = potential > 0
@@ -39,8 +41,9 @@ def fairness_report(quota: np.ndarray, potential: np.ndarray, sales_ly: np.ndarr
                                   else float("nan")),
         })
     scored = quota > 0
-    if scored.any():
-        share = float((sales[scored] >= quota[scored]).mean())
+    if scored.any() and sales[scored].sum() > 0:
+        last_year_quota = quota[scored] * sales[scored].sum() / quota[scored].sum()
+        share = float((sales[scored] >= last_year_quota).mean())
         low, high = HEALTHY_BAND
         report["backtest_share_at_quota"] = share
         report["backtest_flag"] = ("below healthy band" if share < low
