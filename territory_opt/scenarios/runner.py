@@ -228,7 +228,7 @@ def load_result(path: str | Path) -> Result:
         raise InputError([InputIssue(str(path), f"a results folder containing {', '.join(missing)}")])
     scenario = scenario_from_dict(json.loads((path / "scenario.json").read_text()), path / "scenario.json")
     dataset = load_dataset(scenario)
-    assignments = pd.read_csv(path / "assignments.csv", dtype={k: str for k in ID_COLUMNS})
+    assignments = pd.read_csv(path / "assignments.csv", dtype={**{k: str for k in ID_COLUMNS}, "reason": str})
     assignments["moved"] = assignments["moved"].astype(bool)
     assignments["reason"] = assignments["reason"].fillna("")
     territories = pd.read_csv(path / "territories.csv", dtype={k: str for k in ID_COLUMNS})
