@@ -120,6 +120,8 @@ def test_plan_includes_simulation_and_per_rep_probability():
     assert reps_rows["p_attain"].between(0, 1).all()
     assert reps_rows["p_attain"].tolist() == again.quotas.loc[reps_rows.index, "p_attain"].tolist()
     assert sim["current_overassign"] == pytest.approx(0.05, abs=0.01)
+    flagged = set(reps_rows.loc[reps_rows["p_attain"] < 0.2, "node_id"])
+    assert set(sim["unattainable_reps"]) == flagged
     metrics = plan.to_metrics()
     assert "rep_probability" not in metrics["simulation"]
     assert metrics["fairness"]["reps"] == 4

@@ -38,6 +38,7 @@ from territory_opt.scenarios.config import QuotaConfig
 SOURCE = "scenario [quota]"
 DEFAULT_UPLIFT = 1.10  # default total = Σ sales_ly × 1.10
 DEFAULT_CV = 0.25  # used when cv = "history" and fewer than 3 territories have history
+UNATTAINABLE = 0.2  # reps whose simulated P(sales ≥ quota) is below this are flagged
 HOUSE_LEVEL = "house"
 _ALIASES = {"history": "sales_ly", "growth": GROWTH_METRIC}
 
@@ -60,7 +61,9 @@ class QuotaPlan:
         overassign, expected (= round(quota × (1 + o))), children_sum, held, difference_units
         (children_sum + held − expected, in rounding units: always 0).
     fairness: see :func:`territory_opt.quota.fairness.fairness_report`.
-    simulation: see :func:`territory_opt.quota.simulate.simulate_attainment` (None when off).
+    simulation: see :func:`territory_opt.quota.simulate.simulate_attainment` (None when off),
+        plus cv, cv_source, unattainable_reps (P(sales ≥ quota) < 0.2) and rep_probability
+        (rep_id -> P; left out of to_metrics).
     """
 
     quotas: pd.DataFrame
@@ -435,6 +438,7 @@ def _simulate(frame, tree, config, total, root_potential, seed):
     result["cv_source"] = "stated" if sim.cv != "history" else ("history" if note is None
                                                                  else "default")
     frame.loc[reps, "p_attain"] = result["rep_probability"]
-    result["rep_probability"] = dict(zip(frame["node_id"].to_numpy()[reps],
-                                         result["rep_probability"], strict=True))
+    rep_ids = frame["node_id"].to_numpy()[reps]
+    result["unattainable_reps"] = rep_ids[result["rep_probability"] < UNATTAINABLE].tolist()
+    result["rep_probability"] = dict(zip(rep_ids, result["rep_probability"], strict=True))
     return result, note
