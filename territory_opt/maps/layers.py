@@ -4,8 +4,9 @@ Everything is drawn from GeoJSON (one Leaflet layer per collection, no per-featu
 Python objects) plus a browser-side marker cluster and heat map, so 40,000 units and
 20,000 accounts stay within seconds and tens of megabytes. Point layers carry their
 fill colour in ``properties.style``: folium's ``style_function`` becomes a JavaScript
-``switch`` over every feature id, which costs O(n²) in the browser for big layers. No layer needs jQuery or
-Bootstrap (folium's ``Popup`` and ``Icon`` do, so neither is used).
+``switch`` over every feature id, which costs O(n²) in the browser for big layers.
+No layer needs jQuery or Bootstrap (folium's ``Popup`` and ``Icon`` do, so neither
+is used).
 
 DOM hooks for tests and styling (Leaflet ``className`` on each SVG path):
 ``to-territory`` (one path per territory), ``to-rep`` (rep homes), ``to-moved``
@@ -165,7 +166,7 @@ def add_reps(fmap: folium.Map, result: Result, style: PlanStyle) -> folium.GeoJs
 
 
 def account_points(result: Result, max_accounts: int | None) -> tuple[pd.DataFrame, int]:
-    """Accounts with a location, at most ``max_accounts`` (a seeded random sample); and the total."""
+    """Accounts with a location (at most ``max_accounts``, a seeded sample) and their total."""
     accounts = result.assignments.dropna(subset=["lat", "lon"])
     total = len(accounts)
     if max_accounts is not None and total > max_accounts:
@@ -226,8 +227,8 @@ def add_heat(fmap: folium.Map, accounts: pd.DataFrame, *, offline: bool) -> Heat
         weights, name = pd.Series(1.0, index=accounts.index), "Account density (heat)"
     else:
         weights, name = weights / float(weights.max()), "Potential (heat)"
-    data = np.column_stack([accounts["lat"].round(COORD_DECIMALS), accounts["lon"].round(COORD_DECIMALS),
-                            weights.round(4)])
+    data = np.column_stack([accounts["lat"].round(COORD_DECIMALS),
+                            accounts["lon"].round(COORD_DECIMALS), weights.round(4)])
     heat = HeatMap(data.tolist(), name=name, show=False, radius=14, blur=18, min_opacity=0.3)
     assets.bundle(heat, assets.heat_assets(), offline)
     return heat.add_to(fmap)

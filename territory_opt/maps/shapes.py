@@ -107,7 +107,8 @@ def _voronoi_territories(accounts: pd.DataFrame, crs: str) -> tuple[list, list]:
     frame = pd.DataFrame({"x": xy[:, 0].round(1), "y": xy[:, 1].round(1),
                           "territory_id": accounts["territory_id"].to_numpy()})
     counts = frame.groupby(["x", "y", "territory_id"]).size().rename("n").reset_index()
-    counts = counts.sort_values(["x", "y", "n", "territory_id"], ascending=[True, True, False, True])
+    counts = counts.sort_values(["x", "y", "n", "territory_id"],
+                                ascending=[True, True, False, True])
     sites = counts.drop_duplicates(["x", "y"])
     points = shapely.points(sites[["x", "y"]].to_numpy())
     hull = shapely.convex_hull(shapely.multipoints(points))
@@ -117,7 +118,8 @@ def _voronoi_territories(accounts: pd.DataFrame, crs: str) -> tuple[list, list]:
     if len(points) == 1:
         cells = np.array([clip])
     else:
-        diagram = shapely.voronoi_polygons(shapely.multipoints(points), extend_to=clip, ordered=True)
+        diagram = shapely.voronoi_polygons(shapely.multipoints(points), extend_to=clip,
+                                           ordered=True)
         cells = shapely.intersection(np.asarray(shapely.get_parts(diagram)), clip)
     return _dissolve(cells, sites["territory_id"].to_numpy())
 
