@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -15,7 +16,6 @@ from territory_opt.errors import InputError
 from territory_opt.results import Result
 from territory_opt.scenarios.compare import (
     compare_results,
-    gini,
     render_rich_table,
     write_comparison,
 )
@@ -166,13 +166,6 @@ def test_reported_quota_fairness_is_used_when_present(current):
     assert k.at["quota/potential: Gini", "q"] == 0.125
 
 
-def test_gini_matches_the_mean_absolute_difference_definition():
-    x = np.array([3.0, 1.0, 7.0, 7.0, 2.0])
-    mean_abs_diff = np.abs(x[:, None] - x[None, :]).mean()
-    assert gini(x) == pytest.approx(mean_abs_diff / (2 * x.mean()))
-    assert gini(np.ones(4)) == pytest.approx(0.0)
-
-
 def test_moved_list_is_exact_and_reasons_come_from_the_later_plan(current, balanced):
     c = compare_results([current, balanced])
     assert c.moved.to_dict("records") == [
@@ -319,6 +312,9 @@ def test_compare_real_results_folders(tmp_path):
                     "accounts": str(tmp_path / "accounts.csv"),
                     "reps": str(tmp_path / "reps.csv"),
                 },
+                "quota": {"total": 1e6, "simulation": {"draws": 200}}
+                if mode == "optimize"
+                else None,
                 "alignment": {
                     "mode": mode,
                     "time_limit": 5,
@@ -342,3 +338,9 @@ def test_compare_real_results_folders(tmp_path):
     assert c.kpis.at["potential: worst |deviation|", "even"] == pytest.approx(worst)
     assert worst <= 0.05 + 1e-9
     assert "even cuts the worst potential deviation" in " ".join(c.explain())
+    reported = json.loads((folders[1] / "metrics.json").read_text())["quota"]
+    assert c.kpis.at["quota/potential: CV", "even"] == pytest.approx(reported["fairness"]["cv"])
+    assert c.kpis.at["expected share of reps at quota", "even"] == pytest.approx(
+        reported["simulation"]["share_at_quota"]
+    )
+    assert np.isnan(c.kpis.at["quota/potential: CV", "now"])

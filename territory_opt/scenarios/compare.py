@@ -12,7 +12,8 @@ Definitions (per scenario, over its leaf territories):
 - CV of totals: population standard deviation / mean of the territory totals.
 - travel: sum over territories of ``travel_km`` (km to the territory's centre).
 - moved: accounts whose territory differs from their current territory.
-- quota fairness: CV and Gini of quota / potential over leaf territories.
+- quota fairness: CV and Gini of quota / potential as the quota engine reports them (per
+  rep); over leaf territories when the metrics lack them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from territory_opt.errors import InputError, InputIssue
+from territory_opt.quota.fairness import gini
 from territory_opt.results import Result
 
 SUMMARY_METRICS = ("potential", "workload", "sales_ly")
@@ -85,16 +87,6 @@ def _coefficient_of_variation(values: np.ndarray) -> float:
     return float(values.std() / values.mean())
 
 
-def gini(values: np.ndarray) -> float:
-    """Gini coefficient of non-negative values: sum_i (2i - n - 1) x_(i) / (n sum x), i = 1..n."""
-    x = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
-    n = len(x)
-    if n == 0 or x.sum() <= 0:
-        return float("nan")
-    ranks = np.arange(1, n + 1)
-    return float(((2 * ranks - n - 1) * x).sum() / (n * x.sum()))
-
-
 def _nested(mapping: dict, *keys: str):
     for key in keys:
         if not isinstance(mapping, dict) or key not in mapping:
@@ -123,6 +115,7 @@ def _quota_fairness(result: Result) -> tuple[float, float]:
     quota = quotas.drop_duplicates("node_id").set_index("node_id")["quota"].astype(float)
     leaves = potential.index.intersection(quota.index)
     ratio = (quota[leaves] / potential[leaves].where(potential[leaves] > 0)).to_numpy()
+    ratio = ratio[np.isfinite(ratio)]
     return (
         cv if np.isfinite(cv) else _coefficient_of_variation(ratio),
         gi if np.isfinite(gi) else gini(ratio),
