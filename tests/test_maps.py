@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from territory_opt.maps import (
     ChromiumNotFoundError,
     colour_territories,
     compare_map,
+    labels,
     snapshot,
     snapshot_png,
     territory_map,
@@ -28,9 +30,10 @@ from territory_opt.maps import (
     write_map,
 )
 from territory_opt.maps.compare_map import changed_units
-from territory_opt.maps.synthetic import grid_result
+from territory_opt.maps.synthetic import grid_result, plan_on_units
 from territory_opt.results import Result
 
+DEMO_COUNTIES = Path(__file__).resolve().parents[1] / "territory_opt/demo/data/counties.gpkg"
 GUARD = re.compile(r'(src|href)="https?://')
 HOSTILE = "<img src=x onerror=alert(1)>"
 BACKTICK = "Back`tick ${alert(2)}"
@@ -64,6 +67,22 @@ def test_online_page_links_the_cdn_and_class_lists_stay_untouched(plan, tmp_path
     assert "data:text/javascript" not in html
     assert folium.Map.default_js == before_js and folium.Map.default_css == before_css
     assert all(url.startswith("https://") for _, url in FastMarkerCluster.default_js)
+
+
+def test_base_tiles_are_optional(plan):
+    assert not any(isinstance(c, folium.TileLayer) for c in territory_map(plan)._children.values())
+    fmap = territory_map(plan, tiles="OpenStreetMap")
+    tiles = [c for c in fmap._children.values() if isinstance(c, folium.TileLayer)]
+    assert len(tiles) == 1 and "openstreetmap" in tiles[0].tiles
+    assert GUARD.findall(fmap.get_root().render()) == []  # tile URLs are fetched by script
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_safe_text_is_inert_in_html_and_template_literals(text):
+    safe = labels.safe_text(text)
+    assert not set("<>\"'`") & set(safe) and "${" not in safe
+    assert html.unescape(safe) == text
 
 
 def test_compare_page_is_offline_and_embeds_leaflet_sync(plan, tmp_path):
@@ -118,6 +137,20 @@ def test_voronoi_shapes_when_units_have_no_polygons():
     assert shapely.contains(own, points).mean() > 0.97
     overlap = shapely.intersection_all(shapes.geometry.values[:2]).area
     assert overlap == pytest.approx(0, abs=1e-9)
+
+
+@pytest.mark.skipif(not DEMO_COUNTIES.is_file(), reason="demo counties.gpkg not generated yet")
+def test_real_county_polygons_make_one_shape_per_territory():
+    import geopandas as gpd
+
+    counties = gpd.read_file(DEMO_COUNTIES)[["unit_id", "geometry"]]
+    result = plan_on_units(counties, 12, 600, seed=15)
+    shapes = territory_shapes(result)
+    assert sorted(shapes["territory_id"]) == sorted(result.territories["territory_id"])
+    assert shapes.geometry.is_valid.all()
+    covered = shapely.area(shapes.to_crs(5070).geometry.values).sum()
+    assert covered == pytest.approx(shapely.area(counties.to_crs(5070).geometry.values).sum(),
+                                    rel=0.01)
 
 
 def test_account_level_plan_uses_the_majority_territory_of_each_unit():
