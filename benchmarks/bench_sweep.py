@@ -127,7 +127,9 @@ def report(args, scenario: Scenario, serial_table, serial_s, parallel) -> str:
     )
     a = serial_table.set_index("point")
     b = parallel.table.set_index("point").loc[a.index]
-    merged = a[KPI_COLUMNS].join(b[KPI_COLUMNS], lsuffix=" (serial)", rsuffix=" (dask)")
+    merged = pd.concat(
+        [a[KPI_COLUMNS].add_suffix(" (serial)"), b[KPI_COLUMNS].add_suffix(" (dask)")], axis=1
+    )
     same = int(
         (
             (a["status"] == b["status"])
@@ -138,6 +140,7 @@ def report(args, scenario: Scenario, serial_table, serial_s, parallel) -> str:
         ).sum()
     )
     point_s = serial_table["seconds"].astype(float)
+    dask_point_s = parallel.table["seconds"].astype(float)
     lines = [
         "# Sweep: dask LocalCluster vs serial",
         "",
@@ -159,8 +162,10 @@ def report(args, scenario: Scenario, serial_table, serial_s, parallel) -> str:
         f"| **ratio serial / dask** | **{serial_s / parallel.seconds:.2f}x** |",
         "",
         (
-            f"Per-point time (serial run): median {point_s.median():.1f} s, "
-            f"min {point_s.min():.1f} s, max {point_s.max():.1f} s."
+            f"Per-point time in the serial run: median {point_s.median():.1f} s, "
+            f"min {point_s.min():.1f} s, max {point_s.max():.1f} s, sum {point_s.sum():.1f} s; "
+            f"in the dask workers: median {dask_point_s.median():.1f} s, "
+            f"sum {dask_point_s.sum():.1f} s (both exclude imports and cluster start-up)."
         ),
         f"Identical status and KPIs in both runs: {same} of {len(serial_table)} points.",
         "",
