@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from territory_opt.quota.rounding import largest_remainder, largest_remainder_rows, round_half_up
+from territory_opt.quota.rounding import (
+    largest_remainder,
+    largest_remainder_rows,
+    round_half_up,
+    scale_half_up,
+)
 
 amounts = st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e7)), min_size=1, max_size=30)
 
@@ -78,3 +83,11 @@ def test_unreachable_total_is_an_error():
 def test_round_half_up_snaps_float_noise():
     assert round_half_up(np.array([0.5, 1.5, 2.4999, -0.5])).tolist() == [1, 2, 2, 0]
     assert round_half_up(np.array([114.5 * (1 + 1e-16), 1.15 * 100 - 0.5])).tolist() == [115, 115]
+
+
+def test_scale_half_up_is_exact_decimal_arithmetic():
+    units = np.array([12_345, 35_750_575_857, 10, 5])
+    fraction = np.array([0.03, 0.0, 0.05, 0.1])  # 10 × 1.05 = 10.5 and 5 × 1.1 = 5.5 round up
+    assert scale_half_up(units, fraction).tolist() == [12_715, 35_750_575_857, 11, 6]
+    assert scale_half_up(np.array([99_999_999_999]), np.array([0.125])).tolist() == [
+        112_499_999_999]  # 112,499,999,998.875 rounded

@@ -31,7 +31,7 @@ from territory_opt.quota.periods import (
     split_into_periods,
     to_currency,
 )
-from territory_opt.quota.rounding import largest_remainder, round_half_up
+from territory_opt.quota.rounding import largest_remainder, round_half_up, scale_half_up
 from territory_opt.quota.simulate import estimate_cv, simulate_attainment
 from territory_opt.scenarios.config import QuotaConfig
 
@@ -251,7 +251,7 @@ def plan_quotas(
     # leaf territories: reps' full-year quotas already sum to expected; vacancies hold it all
     leaves = np.flatnonzero(tree.is_leaf)
     rep_overassign = config.overassign.get(REP_LEVEL, 0.0)
-    expected[leaves] = round_half_up(quota[leaves] * (1.0 + rep_overassign))
+    expected[leaves] = scale_half_up(quota[leaves], np.full(len(leaves), rep_overassign))
     children_o[leaves] = rep_overassign
     start = date.fromisoformat(config.fiscal_year_start) if config.fiscal_year_start \
         else DEFAULT_FISCAL_YEAR_START
@@ -306,7 +306,7 @@ def _allocate_level(tree, kids, quota, target, expected, children_o, bound_by, f
             column="level", value=f"{tree.ids[p]}: {sorted(set(tree.level[kids[groups == g]]))}")
             for g, p in enumerate(parents) if mixed[groups == g].any()])
     o = overassign[first]
-    allocation = round_half_up(quota[parents] * (1.0 + o))
+    allocation = scale_half_up(quota[parents], o)
     expected[parents] = allocation
     children_o[parents] = o
     is_fixed = ~np.isnan(fixed[kids])

@@ -6,6 +6,8 @@ All quota arithmetic runs in integer *units* (``round_to``, or cents when it is 
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 _SNAP_ABS, _SNAP_REL = 1e-9, 1e-12  # float noise: values this close to an integer are it
@@ -21,6 +23,20 @@ def round_half_up(values: np.ndarray | float) -> np.ndarray:
     """Nearest integer, halves rounded up (int64); tiny float noise snapped first."""
     values = np.asarray(values, dtype=float)
     return np.floor(values + 0.5 + snap_tolerance(values)).astype(np.int64)
+
+
+def scale_half_up(units: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """round_half_up(units × (1 + fraction)) in exact integer arithmetic (int64).
+
+    ``fraction`` is read as the decimal it prints as (0.03 is 3/100), so a parent of 12,345
+    units with 3 % over-assignment gets exactly 12,715 (12,715.35 rounded), never a value
+    nudged by binary floating point.
+    """
+    factors = {f: 1 + Fraction(repr(f)) for f in set(np.asarray(fraction, float).tolist())}
+    pairs = zip(np.asarray(units, dtype=np.int64).tolist(),
+                np.broadcast_to(np.asarray(fraction, float), np.shape(units)).tolist(), strict=True)
+    return np.array([(q * factors[f].numerator + factors[f].denominator // 2)
+                     // factors[f].denominator for q, f in pairs], dtype=np.int64)
 
 
 def largest_remainder(
