@@ -570,7 +570,9 @@ def _formatted_kpis(c: Comparison) -> pd.DataFrame:
     )
 
 
-def _html_table(frame: pd.DataFrame, *, index: bool, numeric_kind: str | None = None) -> str:
+def _html_table(
+    frame: pd.DataFrame, *, index: bool, numeric_kind: str | None = None, css_class: str = ""
+) -> str:
     """An HTML table with every cell and header escaped."""
 
     def cell(value) -> str:
@@ -588,7 +590,7 @@ def _html_table(frame: pd.DataFrame, *, index: bool, numeric_kind: str | None = 
         html.escape(str(c)) for c in frame.columns
     ]
     lines = [
-        "<table>",
+        f'<table class="{css_class}">' if css_class else "<table>",
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
         "<tbody>",
     ]
@@ -605,7 +607,7 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
 thead th{background:#f2f4f7;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums}td.neg{color:#b42318}
+td.num,table.kpis td{text-align:right;font-variant-numeric:tabular-nums}td.neg{color:#b42318}
 ul.explain li{margin:.3rem 0}iframe{width:100%;height:600px;border:1px solid #ddd}
 .note{color:#666;font-size:.85rem}
 """
@@ -630,7 +632,7 @@ def render_html(comparison: Comparison, *, map_file: str | None = None, map_note
         *[f"<li>{esc(s)}</li>" for s in c.explain()],
         "</ul>",
         "<h2>Key figures</h2>",
-        _html_table(_formatted_kpis(c), index=True),
+        _html_table(_formatted_kpis(c), index=True, css_class="kpis"),
     ]
     if map_file:
         parts += [
