@@ -50,11 +50,12 @@ def _evaluate_current(problem: AlignmentProblem) -> Solution:
     return Solution(assignment, "UNKNOWN", objective, None, None, 0.0, "none (current plan evaluated)")
 
 
-def _leaf_metrics(territories: pd.DataFrame) -> pd.DataFrame:
-    """Per leaf territory: potential, sales_ly and workload totals of the plan."""
-    frame = territories[["territory_id"]].copy()
-    for metric in ("potential", "sales_ly", "workload"):
-        frame[metric] = territories.get(f"{metric}_total", 0.0)
+def _leaf_metrics(dataset: Dataset, assignments: pd.DataFrame, leaves: list[str]) -> pd.DataFrame:
+    """Per leaf territory, the plan's total of every numeric account column (potential,
+    sales_ly, workload, monthly sales_ly_mNN for seasonality, user metrics)."""
+    numeric = dataset.accounts.select_dtypes("number").drop(columns=["lat", "lon"], errors="ignore")
+    totals = numeric.groupby(assignments["territory_id"].to_numpy()).sum()
+    frame = totals.reindex(leaves, fill_value=0.0).rename_axis("territory_id").reset_index()
     return frame
 
 
@@ -104,7 +105,7 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
 
         say("quota", {})
         plan = plan_quotas(
-            dataset.territories, _leaf_metrics(territories), dataset.reps, scenario.quota,
+            dataset.territories, _leaf_metrics(dataset, assignments, list(territories["territory_id"])), dataset.reps, scenario.quota,
             seed=scenario.alignment.seed,
         )
         quotas = plan.quotas
