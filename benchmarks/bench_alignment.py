@@ -144,6 +144,8 @@ def run_case(n: int, k: int, engine: str, time_limit: float, with_kmeans: bool) 
            "violations": len(check_plan(problem, solution.assignment)),
            "plan_source": solution.stats.get("plan_source"),
            "pairs": solution.stats.get("candidate_pairs"),
+           "lp_s": solution.stats.get("lp_seconds"),
+           "warm_s": solution.stats.get("warm_start_seconds"),
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
            "plan": plan_figures(problem, solution.assignment)}
     if with_kmeans:

@@ -119,3 +119,18 @@ def test_progress_reports_incumbents():
     solve(problem, SolveOptions(time_limit=5, engine="cpsat", progress=seen.append))
     assert seen and all({"objective", "bound", "seconds"} <= set(info) for info in seen)
     assert seen[-1]["objective"] <= seen[0]["objective"] + 1e-6
+
+
+@pytest.mark.parametrize("engine", ["highs", "cpsat"])
+def test_soft_metric_penalty_pulls_loads_to_target(engine):
+    def solved(penalty):
+        problem = random_problem(150, 5, seed=6, tolerances=(0.15, 0.0),
+                                 soft=np.array([False, True]),
+                                 soft_penalty=np.array([0.0, penalty]))
+        solution = solve(problem, SolveOptions(time_limit=5, engine=engine))
+        assert check_plan(problem, solution.assignment) == []
+        assert solution.objective == pytest.approx(objective(problem, solution.assignment))
+        dev = loads(problem, solution.assignment)[:, 1] / problem.targets[:, 1] - 1
+        return np.abs(dev).sum()
+
+    assert solved(1e9) <= solved(0.0) + 1e-9

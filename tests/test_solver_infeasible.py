@@ -47,6 +47,15 @@ def test_eligibility_leaves_territory_empty():
     assert "T05" in text and "no eligible accounts" in text
 
 
+def test_lock_into_ineligible_territory():
+    eligible = np.ones((50, 3), bool)
+    eligible[7, 2] = False
+    locked = np.full(50, -1)
+    locked[7] = 2
+    text = _reasons(random_problem(50, 3, seed=5, eligible=eligible, locked=locked))
+    assert "item I0007 is locked to T02, where it is not eligible" in text
+
+
 def test_capacity_below_workload_lower_bound():
     capacity = np.full(4, np.nan)
     problem = random_problem(80, 4, seed=4, capacity=capacity)

@@ -4,9 +4,11 @@ Pipeline:
 1. fast infeasibility pre-checks (``explain.precheck``);
 2. candidate pairs: the K nearest allowed territories per item (+ current, + reach repair);
 3. LP relaxation with HiGHS and column generation: pairs whose Lagrangian cost beats an
-   item's best candidate are added and the LP re-solved (≤ ``PRICING_ROUNDS``); the LP duals
-   give a lower bound valid over ALL allowed pairs (``lagrangian_bound``);
-4. warm start: the LP rounded, repaired to feasibility, then improved by cost descent;
+   item's best candidate are added and the LP re-solved (≤ ``PRICING_ROUNDS``, while time
+   allows); the LP duals give a lower bound valid over ALL allowed pairs
+   (``lagrangian_bound``);
+4. warm start: the LP rounded, repaired to feasibility, then improved by cost descent; a
+   subgradient ascent from the LP duals toward that plan's cost then raises the bound;
 5. the MIP engine (HiGHS via MathOpt, or CP-SAT) from that plan, in the remaining time;
 6. honest figures: objective recomputed from the plan; bound = max(global Lagrangian bound,
    the engine's bound when the candidates are complete); OPTIMAL only when the engine proved
@@ -26,13 +28,15 @@ from territory_opt.solvers import explain
 from territory_opt.solvers.assignment_cpsat import run_cpsat
 from territory_opt.solvers.assignment_highs import EngineResult, run_highs
 from territory_opt.solvers.assignment_model import (
-    DEFAULT_CANDIDATES, Candidates, Multipliers, allowed_pairs, lagrangian_bound, objective, price_pairs,
+    DEFAULT_CANDIDATES, Candidates, Multipliers, allowed_pairs, dual_ascent, lagrangian_bound, objective, price_pairs,
     relative_gap, select_candidates)
 from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
 
 PRICING_ROUNDS = 4
-LP_SHARE = 0.5  # at most this share of the time limit goes to the LP phase
+LP_SHARE = 0.6      # the LP phase starts no new LP solve expected to end past this share
+DUAL_SHARE = 0.1    # share of the time limit for the subgradient bound improvement
+DUAL_ITERATIONS = 200
 
 
 def choose_engine(problem: AlignmentProblem, options: SolveOptions) -> str:
@@ -45,28 +49,36 @@ def choose_engine(problem: AlignmentProblem, options: SolveOptions) -> str:
 
 
 def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions,
-              deadline: float) -> tuple[EngineResult, Candidates, float | None, int]:
-    """LP relaxation with column generation; returns the LP, final candidates, global bound."""
-    best_bound, rounds, lp = None, 0, None
+              deadline: float) -> tuple[EngineResult, Candidates, float, Multipliers, int]:
+    """LP relaxation with column generation: after each LP, pairs whose Lagrangian cost beats
+    their item's best candidate join the candidates; the LP is re-solved while another solve
+    fits before ``deadline`` (always, in deterministic mode). Returns the last LP, the
+    candidates, the best global bound and its multipliers, and the number of LP solves."""
+    k, m = problem.targets.shape
+    best = Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
+    best_bound = lagrangian_bound(problem, best)[0]  # zero multipliers: Σ_i min_t cost
+    rounds, lp = 0, None
     for rounds in range(1, PRICING_ROUNDS + 2):
+        began = time.monotonic()
         budget = 10 * options.time_limit if options.deterministic else \
-            max(deadline - time.monotonic(), 0.5)
+            max(deadline - began, 0.5)
         lp = run_highs(problem, cand, integer=False, time_limit=budget, seed=options.seed)
         if lp.multipliers is None:
             break
         bound, reduced = lagrangian_bound(problem, lp.multipliers)
-        best_bound = bound if best_bound is None else max(best_bound, bound)
-        if cand.complete or rounds > PRICING_ROUNDS or lp.status != "OPTIMAL":
+        if bound > best_bound:
+            best_bound, best = bound, lp.multipliers
+        if cand.complete or lp.status != "OPTIMAL":
             break
         priced = price_pairs(cand, reduced)
         if priced is None:
             break
         cand = priced
-    if best_bound is None:  # no LP duals in time: zero multipliers still give a valid bound
-        k, m = problem.targets.shape
-        zero = Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
-        best_bound = lagrangian_bound(problem, zero)[0]
-    return lp, cand, best_bound, rounds
+        took = time.monotonic() - began
+        if rounds > PRICING_ROUNDS or (not options.deterministic
+                                       and time.monotonic() + 1.5 * took > deadline):
+            break
+    return lp, cand, best_bound, best, rounds
 
 
 def _engine_run(engine: str, problem: AlignmentProblem, cand: Candidates, hint, options,
@@ -101,23 +113,29 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
     notes: list[str] = []
     per_item = getattr(options, "candidates", None) or DEFAULT_CANDIDATES
     cand = select_candidates(problem, per_item)
-    lp, cand, global_bound, rounds = _lp_phase(problem, cand, options,
-                                               started + LP_SHARE * options.time_limit)
+    lp, cand, global_bound, multipliers, rounds = _lp_phase(
+        problem, cand, options, started + LP_SHARE * options.time_limit)
     if lp.status == "INFEASIBLE" and not cand.complete:
         notes.append("the nearest-candidate model was infeasible; retried with every pair")
         cand = _complete(problem)
-        lp, cand, global_bound, rounds = _lp_phase(problem, cand, options, deadline)
+        lp, cand, global_bound, multipliers, rounds = _lp_phase(problem, cand, options, deadline)
     if lp.status == "INFEASIBLE":
         raise _infeasible(problem, deadline)
+    lp_seconds = time.monotonic() - started
     start = lp.assignment if lp.assignment is not None else greedy_start(problem, cand)
     start = repair(problem, cand, start)
     start_feasible = violation(problem, start) <= 1e-9
     if start_feasible:
         start = improve(problem, cand, start)
+        ascent = dual_ascent(problem, upper_bound=objective(problem, start), start=multipliers,
+                             iterations=DUAL_ITERATIONS, deadline=None if options.deterministic
+                             else time.monotonic() + DUAL_SHARE * options.time_limit)
+        global_bound = max(global_bound, ascent.bound)
         if options.progress:
             options.progress({"objective": objective(problem, start), "bound": global_bound,
                               "seconds": time.monotonic() - started, "engine": "warm start"})
     result = EngineResult("UNKNOWN", None, None)
+    warm_seconds = time.monotonic() - started - lp_seconds
     if engine != "local":
         remaining = max(deadline - time.monotonic(), 1.0)
         result = _engine_run(engine, problem, cand, start, options, remaining)
@@ -145,7 +163,8 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
         else "FEASIBLE"
     if not cand.complete:
         notes.append(f"candidates: {cand.size} item-territory pairs ({per_item} nearest per "
-                     f"item + {rounds - 1} pricing round(s)); the bound covers all pairs")
+                     f"item, priced after each of {rounds} LP solve(s)); the bound covers all "
+                     f"pairs")
     if engine != "local" and source == "warm start":
         notes.append(f"{engine} did not improve on the LP-rounding warm start")
     if options.progress:
@@ -157,4 +176,5 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
         log=result.log,
         stats={"notes": notes, "candidate_pairs": cand.size, "candidates_complete":
                cand.complete, "engine_status": result.status, "plan_source": source,
-               "lp_bound": global_bound, "engine_bound": result.bound, **result.stats})
+               "lp_bound": global_bound, "engine_bound": result.bound,
+               "lp_seconds": lp_seconds, "warm_start_seconds": warm_seconds, **result.stats})

@@ -21,12 +21,14 @@ REACH_MARGIN = 1.5  # each territory's candidates must be able to reach 1.5 × i
 
 
 def allowed_pairs(problem: AlignmentProblem) -> np.ndarray:
-    """(n, k) bool: pairs permitted by eligibility and locks (a locked item has one pair)."""
+    """(n, k) bool: pairs permitted by eligibility and locks (a locked item has at most one)."""
     n, k = problem.n_items, problem.n_territories
-    allowed = np.ones((n, k), bool) if problem.eligible is None else problem.eligible.copy()
+    eligible = np.ones((n, k), bool) if problem.eligible is None else \
+        np.asarray(problem.eligible, bool)
+    allowed = eligible.copy()
     locked = np.flatnonzero(problem.locked >= 0)
     allowed[locked] = False
-    allowed[locked, problem.locked[locked]] = True
+    allowed[locked, problem.locked[locked]] = eligible[locked, problem.locked[locked]]
     return allowed
 
 
@@ -76,19 +78,21 @@ class Candidates:
         return np.where(key[pos] == query, pos, -1) if len(key) else np.full(query.shape, -1)
 
 
-def select_candidates(problem: AlignmentProblem, per_item: int | None) -> Candidates:
+def select_candidates(problem: AlignmentProblem, per_item: int | None,
+                      ranking: np.ndarray | None = None) -> Candidates:
     """The ``per_item`` nearest allowed territories of every item, plus its current one,
     plus nearest extra items for any territory whose candidates could not reach
     ``REACH_MARGIN × upper`` of a hard metric (or its lower bound, when that is all there is).
 
-    Nearest = lowest cost (distance when the cost is flat). ``per_item=None`` or ≥ k keeps all.
+    Nearest = lowest ``ranking`` (e.g. Lagrangian costs), else lowest cost (distance when the
+    cost is flat). ``per_item=None`` or ≥ k keeps all.
     """
     allowed = allowed_pairs(problem)
     n, k = allowed.shape
     if per_item is None or per_item >= k:
         return Candidates.from_mask(allowed, True, k)
-    key = pair_costs(problem)
-    if np.ptp(key) == 0:
+    key = pair_costs(problem) if ranking is None else ranking
+    if np.ptp(key[np.isfinite(key)]) == 0:
         key = np.asarray(problem.distance_km, float)
     key = np.where(allowed, key, np.inf)
     nearest = np.argpartition(key, per_item - 1, axis=1)[:, :per_item]
@@ -219,3 +223,87 @@ def price_pairs(cand: Candidates, reduced: np.ndarray, per_item: int = 3) -> Can
     chosen = np.take_along_axis(improving[rows], best, axis=1)
     mask[np.repeat(rows, take)[chosen.ravel()], best.ravel()[chosen.ravel()]] = True
     return Candidates.from_mask(mask, False, cand.per_item)
+
+
+@dataclass
+class DualAscent:
+    """Result of ``dual_ascent``: best bound, its multipliers and Lagrangian costs."""
+
+    bound: float
+    multipliers: Multipliers
+    reduced: np.ndarray
+    iterations: int
+
+
+def _side_rows(problem: AlignmentProblem, assignment: np.ndarray):
+    """Per-unit-of-target subgradients of the dualised rows at a plan."""
+    k = problem.n_territories
+    scale = np.maximum(problem.targets, 1e-12)
+    load = loads(problem, assignment)
+    g_up, g_lo = (load - problem.upper) / scale, (problem.lower - load) / scale
+    g_cap = np.zeros(k)
+    if problem.capacity is not None and problem.workload is not None:
+        work = np.bincount(assignment, weights=np.asarray(problem.workload, float), minlength=k)
+        finite = np.isfinite(problem.capacity)
+        g_cap[finite] = (work[finite] - problem.capacity[finite]) / np.maximum(
+            problem.capacity[finite], 1e-12)
+    g_move = 0.0
+    if problem.max_moved is not None:
+        g_move = (moved_weight(problem, assignment) - problem.max_moved) / max(
+            problem.max_moved, 1.0)
+    return g_up, g_lo, g_cap, g_move
+
+
+def dual_ascent(problem: AlignmentProblem, *, upper_bound: float | None = None,
+                start: Multipliers | None = None, iterations: int = 150,
+                deadline: float | None = None) -> DualAscent:
+    """Maximise the Lagrangian bound over the multipliers (projected subgradient).
+
+    Works in "per unit of target" coordinates so metrics of any scale step alike; the step is
+    Polyak's, θ·(target − L)/‖g‖², toward ``upper_bound`` when known, else 2 % above the best
+    bound so far; θ halves after 10 iterations without improvement. Every iterate gives a
+    valid bound over all allowed pairs; the best one is returned.
+    """
+    import time
+
+    k, m = problem.targets.shape
+    scale = np.maximum(problem.targets, 1e-12)
+    cap_scale = np.ones(k) if problem.capacity is None else np.where(
+        np.isfinite(problem.capacity), np.maximum(np.nan_to_num(problem.capacity), 1e-12), 1.0)
+    move_scale = max(problem.max_moved or 1.0, 1.0)
+    current = start or Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
+    # scaled coordinates: u = multiplier × scale
+    u_up, u_lo = current.upper * scale, current.lower * scale
+    u_cap, u_move = current.capacity * cap_scale, current.move * move_scale
+    best = None
+    theta, stall = 1.0, 0
+    done = 0
+    for done in range(1, iterations + 1):
+        trial = Multipliers(u_up / scale, u_lo / scale, u_cap / cap_scale, u_move / move_scale)
+        bound, reduced = lagrangian_bound(problem, trial)
+        if best is None or bound > best.bound + 1e-12 * max(1.0, abs(best.bound)):
+            best, stall = DualAscent(bound, trial, reduced, done), 0
+        else:
+            stall += 1
+            if stall >= 10:
+                theta, stall = theta / 2, 0
+        if theta < 1e-4 or (deadline is not None and time.monotonic() > deadline):
+            break
+        plan = np.argmin(reduced, axis=1)
+        g_up, g_lo, g_cap, g_move = _side_rows(problem, plan)
+        g_up = np.where((u_up > 0) | (g_up > 0), g_up, 0.0)
+        g_lo = np.where((u_lo > 0) | (g_lo > 0), g_lo, 0.0)
+        g_cap = np.where((u_cap > 0) | (g_cap > 0), g_cap, 0.0)
+        g_move = g_move if (u_move > 0 or g_move > 0) else 0.0
+        norm = float((g_up ** 2).sum() + (g_lo ** 2).sum() + (g_cap ** 2).sum() + g_move ** 2)
+        if norm <= 1e-18:
+            break  # the Lagrangian plan satisfies every dualised row: bound is optimal-ish
+        target = upper_bound if upper_bound is not None and upper_bound > best.bound else \
+            best.bound + 0.02 * max(abs(best.bound), 1.0)
+        step = theta * (target - bound) / norm
+        u_up = np.maximum(u_up + step * g_up, 0)
+        u_lo = np.maximum(u_lo + step * g_lo, 0)
+        u_cap = np.maximum(u_cap + step * g_cap, 0)
+        u_move = max(u_move + step * g_move, 0.0)
+    best.iterations = done
+    return best

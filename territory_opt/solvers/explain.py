@@ -99,9 +99,14 @@ def precheck(problem: AlignmentProblem) -> list[str]:
     weights = np.asarray(problem.weights, float)
     tids = problem.territory_ids
     locked = problem.locked >= 0
+    tids = problem.territory_ids
     no_option = np.flatnonzero(~allowed.any(axis=1))
     for i in no_option[:5]:
-        reasons.append(f"item {problem.item_ids[i]} has no territory it may go to (eligibility)")
+        if problem.locked[i] >= 0:
+            reasons.append(f"item {problem.item_ids[i]} is locked to "
+                           f"{tids[problem.locked[i]]}, where it is not eligible")
+        else:
+            reasons.append(f"item {problem.item_ids[i]} is eligible for no territory")
     for m in np.flatnonzero(hard):
         name = problem.metric_names[m]
         lower, upper, target = problem.lower[:, m], problem.upper[:, m], problem.targets[:, m]
