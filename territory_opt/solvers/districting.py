@@ -34,6 +34,7 @@ from territory_opt.solvers.contiguity import Graph, overt_infeasibility
 from territory_opt.solvers.fixing import l_fixing
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, integer_bounds, solve_exact
+from territory_opt.solvers.local_search import quick_plan, solve_large
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
 EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
@@ -132,11 +133,12 @@ def _best_centres(inst: ExactInstance, column_of: np.ndarray, roots: np.ndarray)
     return centres
 
 
-def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions,
-                               notes: list[str]) -> tuple[np.ndarray, float] | None:
-    """A contiguous start plan by location–allocation: centres of the non-contiguous Hess plan
-    (15 % of the time), then alternately the fixed-centre (Zoltners–Sinha) model with contiguity
-    and re-centring on each territory's best member until the centres repeat, restarted from
+def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
+                               problem: AlignmentProblem) -> tuple[np.ndarray, float] | None:
+    """A start plan by location–allocation: centres of the non-contiguous Hess plan
+    (15 % of the time) or of the large engine's quick plan (spanning-tree bisection + local
+    search, 10 %), then alternately the fixed-centre (Zoltners–Sinha) model (with contiguity
+    when required) and re-centring on each territory's best member until the centres repeat, restarted from
     population-weighted random centres (until 40 % of the time is used).
     """
     start = time.monotonic()
@@ -145,8 +147,15 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions,
         return None
     rng = np.random.default_rng(options.seed)
     centres = np.unique(relaxed.column_of)
+    best = None
+    quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, 0.1 * options.time_limit,
+                       options.seed)
+    if quick is not None:
+        column_of = quick[1][quick[0]]
+        best = (column_of, float(inst.cost[np.arange(len(column_of)), column_of].sum()))
+        centres = np.sort(quick[1])
     weight = np.maximum(inst.weights[:, 0], 1e-9)
-    best, seen, starts = None, set(), 0
+    seen, starts = set(), 0
     while time.monotonic() - start < 0.4 * options.time_limit:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
             starts += 1
@@ -163,7 +172,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions,
                         targets=np.repeat(inst.targets[:1], len(centres), axis=0))
         budget = 0.4 * options.time_limit - (time.monotonic() - start)
         try:
-            result = solve_exact(fixed, True, budget, options.relative_gap)
+            result = solve_exact(fixed, problem.contiguous, budget, options.relative_gap)
         except InputError:
             result = None
         if result is None or result.column_of is None:
@@ -222,8 +231,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         move_weight=np.asarray(problem.move_weight, float),
         move_penalty=float(problem.move_penalty), max_moved=problem.max_moved)
     incumbent = None
-    if mode == "free" and problem.contiguous and not cut_edges:
-        incumbent = _incumbent_from_relaxation(inst, options, notes)
+    if mode == "free" and not cut_edges:
+        incumbent = _incumbent_from_relaxation(inst, options, notes, problem)
     remaining = options.time_limit - (time.monotonic() - start)
     result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
                          progress=options.progress, incumbent=incumbent)
@@ -280,8 +289,6 @@ def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solut
     if options.engine != "local" and small:
         solution = _exact(problem, options, graph, lower, upper, notes)
     else:
-        from territory_opt.solvers.local_search import solve_large
-
         solution = solve_large(problem, options, graph, lower, upper, notes)
     solution.solve_seconds = time.monotonic() - start
     return solution

@@ -104,7 +104,8 @@ class _Model:
             objective.append(mathopt.fast_sum(float(inst.cost[i, c]) * v
                                               for (i, c), v in self.x.items()))
         objective.append(self._move_terms())
-        self.model.minimize(mathopt.fast_sum(objective))
+        self.objective = mathopt.fast_sum(objective)
+        self.model.minimize(self.objective)
         self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
 
     def _neighbourhood_rows(self) -> int:
@@ -284,7 +285,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     log = [f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
            f"{model.a_priori_rows} a-priori contiguity rows"]
     bound, best_plan, best_obj, rounds, cuts, hint = None, None, None, 0, 0, None
-    status = "UNKNOWN"
+    status, cutoff = "UNKNOWN", None
     if incumbent is not None:
         best_plan, best_obj = incumbent
         hint, status = best_plan, "FEASIBLE"
@@ -296,15 +297,19 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             fixed, lp = model.reduced_cost_fixing(best_obj)
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
+        if best_obj is not None and best_obj != cutoff:
+            cutoff = best_obj  # MathOpt's HiGHS has no cutoff parameter: use an objective row
+            model.model.add_linear_constraint(
+                model.objective <= best_obj * (1 - relative_gap) + 1e-6)
         params = mathopt.SolveParameters(time_limit=timedelta(seconds=remaining),
                                          relative_gap_tolerance=relative_gap, enable_output=False)
         result = mathopt.solve(model.model, mathopt.SolverType.HIGHS, params=params,
                                model_params=model.hint(hint) if hint is not None else None)
         rounds += 1
         reason = result.termination.reason
-        if reason in (mathopt.TerminationReason.INFEASIBLE,
-                      mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED) and best_obj is not None:
-            log.append(f"round {rounds}: nothing better than the incumbent")
+        if best_obj is not None and reason in (mathopt.TerminationReason.INFEASIBLE,
+                                               mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
+            log.append(f"round {rounds}: nothing better than the incumbent (objective row)")
             status, bound = "OPTIMAL", best_obj
             break
         if reason in (mathopt.TerminationReason.INFEASIBLE,

@@ -7,7 +7,7 @@
    adjacent territories from an overloaded to an underloaded one. Donors must stay connected.
 4. Compactness: improving boundary moves within the bounds, alternating with re-centring (free
    centres: the best unit among those nearest the territory's weighted centroid).
-5. LNS: 2–4 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``).
+5. LNS: 2–3 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``).
 
 The bound is valid for the whole problem: a Lagrangian relaxation of the free-centre model
 (assignment rows dualised, each centre's load capped at U), Σ_i min_t cost_it for fixed centres,
@@ -195,8 +195,93 @@ def _seed_units(plan: Plan, units: list[int], count: int, rng: np.random.Generat
     return chosen
 
 
+def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Generator,
+                tries: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split a connected region into two connected parts holding ``seats // 2`` and the rest.
+
+    Cuts one edge of a random spanning tree of the region (GerryChain-style), choosing the
+    edge whose smaller side's loads are closest to its share of the region in every metric
+    (relative to the territory target). Returns (part with s1 seats, rest, s1).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+    s1 = seats // 2
+    local = {int(u): a for a, u in enumerate(region)}
+    rows, cols = [], []
+    for a, u in enumerate(region):
+        for v in plan.graph.nbrs[u]:
+            b = local.get(int(v))
+            if b is not None and a < b:
+                rows.append(a)
+                cols.append(b)
+    rows, cols = np.array(rows, dtype=int), np.array(cols, dtype=int)
+    w = plan.w[region] / plan.scale
+    total = w.sum(axis=0)
+    best = (np.inf, None)
+    tries = tries if len(region) > 2000 else 4 * tries
+    for _ in range(tries):
+        mat = coo_matrix((rng.random(len(rows)) + 0.1, (rows, cols)),
+                         shape=(len(region), len(region)))
+        tree = minimum_spanning_tree(mat)
+        order, parent = breadth_first_order(tree, 0, directed=False)
+        sub = w.copy()
+        for a in order[:0:-1]:
+            sub[parent[a]] += sub[a]
+        want = np.array([total * s1 / seats, total * (seats - s1) / seats])  # (2, m)
+        per_seat = total / seats
+        dev = np.max(np.abs(sub[order[1:], None, :] - want[None]) / per_seat, axis=2)
+        which = np.argmin(dev, axis=1)
+        score = dev[np.arange(len(which)), which]
+        pick = int(np.argmin(score))
+        if score[pick] < best[0]:
+            node = int(order[1:][pick])
+            inside = np.zeros(len(region), bool)
+            stack = [node]
+            children = [[] for _ in range(len(region))]
+            for a in order[1:]:
+                children[parent[a]].append(a)
+            while stack:
+                a = stack.pop()
+                inside[a] = True
+                stack.extend(children[a])
+            part = inside if which[pick] == 0 else ~inside
+            best = (score[pick], part)
+        if best[0] < max(0.01, 0.02 * min(s1, seats - s1)):  # parts absorb 2 % per seat
+            break
+    part = best[1]
+    return region[part], region[~part], s1
+
+
+def partition_by_trees(plan: Plan, rng: np.random.Generator) -> np.ndarray:
+    """Recursive spanning-tree bisection into k connected parts; returns labels."""
+    labels = np.full(plan.n, -1)
+    comps = components(plan.graph, range(plan.n))
+    seats = _seats_per_component(plan, comps)
+    stack = [(np.array(sorted(c)), s) for c, s in zip(comps, seats)]
+    next_label = 0
+    while stack:
+        region, count = stack.pop()
+        if count == 1 or len(region) == 1:
+            labels[region] = next_label
+            next_label += 1
+            continue
+        part, rest, s1 = _tree_split(plan, region, count, rng)
+        stack.append((part, s1))
+        stack.append((rest, count - s1))
+    return labels
+
+
 def construct(plan: Plan, rng: np.random.Generator) -> None:
-    """Seed the territories and grow them from their centres over the unit graph."""
+    """Free centres under contiguity: recursive spanning-tree bisection, then the best centre
+    per part. Otherwise: seed the territories and grow them from their centres."""
+    if plan.free and plan.contiguous:
+        labels = partition_by_trees(plan, rng)
+        for i, t in enumerate(labels):
+            plan.assign(i, int(t))
+        plan.centre[:] = [next(iter(plan.members[t])) for t in range(plan.k)]
+        recentre(plan, range(plan.k))
+        return
     if plan.free:
         comps = components(plan.graph, range(plan.n)) if plan.contiguous else [list(range(plan.n))]
         seats = _seats_per_component(plan, comps)
@@ -263,36 +348,45 @@ def _territory_graph(plan: Plan) -> list[set[int]]:
     return adj
 
 
-def _push_chain(plan: Plan, source: int, rng: np.random.Generator) -> bool:
-    """Move units along a territory path from overloaded ``source`` towards a territory with room.
+def _shift_chain(plan: Plan, start_t: int, rng: np.random.Generator) -> bool:
+    """Shift load along a path of adjacent territories between ``start_t`` and the nearest
+    territory that can absorb (if ``start_t`` is over its bound) or give (if under) one unit.
 
-    Each hop moves one connectivity-safe boundary unit forward; the chain is kept only if the
-    total violation drops.
+    Each hop moves one connectivity-safe boundary unit towards the territory short of load; the
+    chain is kept only if the total violation drops.
     """
+    over = bool(np.any(plan.load[start_t] > plan.upper[start_t]))
+    unit = plan.w.mean(axis=0)
     adj = _territory_graph(plan)
-    parent = {source: -1}
-    queue = deque([source])
-    sink = None
+    parent = {start_t: -1}
+    queue = deque([start_t])
+    end_t = None
     while queue:
         t = queue.popleft()
-        if t != source and np.all(plan.load[t] + plan.w.mean(axis=0) <= plan.upper[t]):
-            sink = t
+        if t != start_t and (np.all(plan.load[t] + unit <= plan.upper[t]) if over
+                             else np.all(plan.load[t] - unit >= plan.lower[t])):
+            end_t = t
             break
         for b in sorted(adj[t], key=lambda _: rng.random()):
             if b not in parent:
                 parent[b] = t
                 queue.append(b)
-    if sink is None:
+    if end_t is None:
         return False
-    path = [sink]
+    path = [end_t]
     while parent[path[-1]] != -1:
         path.append(parent[path[-1]])
-    path.reverse()
+    if over:
+        path.reverse()  # from the overloaded start to the territory with room
     before = plan.total_violation()
-    excess = np.max((plan.load[source] - plan.upper[source]) / plan.scale)
+    gap = np.abs(np.where(plan.load[start_t] > plan.upper[start_t],
+                          plan.load[start_t] - plan.upper[start_t],
+                          plan.lower[start_t] - plan.load[start_t]))
+    excess = float(np.max(gap / plan.scale))
     done = []
     for a, b in zip(path[:-1], path[1:]):
         options = [i for i in plan.members[a] if b in plan.neighbour_territories(i)]
+        rng.shuffle(options)
         options.sort(key=lambda i: abs(np.max(plan.w[i] / plan.scale) - excess))
         moved = next((i for i in options[:20] if plan.can_leave(i)), None)
         if moved is None:
@@ -321,18 +415,18 @@ def balance(plan: Plan, deadline: float, rng: np.random.Generator) -> float:
                 plan.assign(move[1], move[2])
                 improved = True
         if not improved:
-            overs = [int(t) for t in bad if np.any(plan.load[t] > plan.upper[t])]
-            pushed = any(_push_chain(plan, t, rng) for t in rng.permutation(overs)[:20])
+            pushed = any(_shift_chain(plan, int(t), rng) for t in rng.permutation(bad)[:20])
             stuck = 0 if pushed else stuck + 1
-            if not pushed and stuck > 3:
+            if not pushed and stuck > 50:
                 break
     return plan.total_violation()
 
 
 # --- compactness -------------------------------------------------------------------------------
 def recentre(plan: Plan, territories) -> bool:
-    """Free centres: move each centre to its best unit among the 12 nearest the weighted centroid."""
-    if not plan.free or plan.kind in ("cut_edges", "none"):
+    """Free centres: move each centre to its best unit among the 12 nearest the weighted centroid
+    (the unit nearest the centroid for cut edges / no compactness)."""
+    if not plan.free:
         return False
     changed = False
     for t in territories:
@@ -343,7 +437,7 @@ def recentre(plan: Plan, territories) -> bool:
         costs = []
         for c in near:
             d = plan.km(units, np.full(len(units), c))
-            costs.append(float(np.sum(plan.w0[units] * (d**2 if plan.kind == "inertia" else d))))
+            costs.append(float(np.sum(plan.w0[units] * (d if plan.kind == "travel" else d**2))))
         best = int(near[int(np.argmin(costs))])
         if best != plan.centre[t]:
             plan.centre[t] = best
@@ -385,11 +479,11 @@ def improve(plan: Plan, deadline: float) -> int:
 
 # --- LNS -------------------------------------------------------------------------------------
 def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds: float) -> float:
-    """Re-optimise ``seed_territory`` and up to 3 neighbours exactly with centres fixed.
+    """Re-optimise ``seed_territory`` and up to 2 neighbours exactly (0.1 % gap), centres fixed.
 
     Returns the objective improvement (0 if none)."""
     adj = _territory_graph(plan)
-    group = [seed_territory] + list(rng.permutation(sorted(adj[seed_territory]))[:3])
+    group = [seed_territory] + list(rng.permutation(sorted(adj[seed_territory]))[:2])
     units = np.fromiter(sorted(set().union(*(plan.members[t] for t in group))), dtype=int)
     local = {int(u): a for a, u in enumerate(units)}
     sub_edges = np.array([(local[u], local[int(v)]) for u in units.tolist()
@@ -408,7 +502,9 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
         k=len(cols), weights=plan.w[units], lower=plan.lower[cols], upper=plan.upper[cols],
         soft=np.zeros(plan.w.shape[1], bool), soft_penalty=np.zeros(plan.w.shape[1]),
         targets=(plan.lower[cols] + plan.upper[cols]) / 2, cut_edges=plan.kind == "cut_edges")
-    result = solve_exact(inst, plan.contiguous, seconds, 1e-6)
+    before_plan = before if plan.kind != "cut_edges" else None
+    result = solve_exact(inst, plan.contiguous, seconds, 1e-3,
+                         incumbent=(current, before_plan) if before_plan is not None else None)
     if result.column_of is None:
         return 0.0
     if plan.kind == "cut_edges":
@@ -497,6 +593,24 @@ def valid_bound(plan: Plan, incumbent: float, deadline: float) -> float:
 
 
 # --- driver ------------------------------------------------------------------------------------
+def quick_plan(problem: AlignmentProblem, graph: Graph, lower: np.ndarray, upper: np.ndarray,
+               seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Construct, balance and compact within ``seconds``; (labels, centres) or None if the plan
+    could not be balanced. Used as a start plan by the exact solver."""
+    deadline = time.monotonic() + seconds
+    rng = np.random.default_rng(seed)
+    plan = Plan(problem, graph, lower, upper, problem.contiguous)
+    construct(plan, rng)
+    if balance(plan, deadline, rng) > 1e-12:
+        return None
+    for _ in range(10):
+        moved = improve(plan, deadline)
+        if not recentre(plan, range(plan.k)) and not moved:
+            break
+    return plan.label.copy(), plan.centre.copy()
+
+
+
 def knn_graph(latlon: np.ndarray, neighbours: int = 8) -> Graph:
     xyz = unit_vectors(latlon)
     _, idx = cKDTree(xyz).query(xyz, k=min(neighbours + 1, len(xyz)))
