@@ -36,7 +36,6 @@ from territory_opt.quota.fairness import gini
 from territory_opt.results import Result
 
 SUMMARY_METRICS = ("potential", "workload", "sales_ly")
-PLAN_STATUSES = ("OPTIMAL", "FEASIBLE")
 HTML_MOVED_ROWS = 500  # rows of the moved-accounts list shown in compare.html (all are in the CSV)
 
 
@@ -103,7 +102,7 @@ def _number(value) -> float:
 
 
 def _quota_fairness(result: Result) -> tuple[float, float]:
-    """(CV, Gini) of quota / potential over leaf territories, from metrics or the tables."""
+    """(CV, Gini) of quota / potential: as the quota engine reported, else over leaf territories."""
     cv = _number(_nested(result.metrics, "quota", "fairness", "cv"))
     gi = _number(_nested(result.metrics, "quota", "fairness", "gini"))
     if np.isfinite(cv) and np.isfinite(gi):
