@@ -3,8 +3,9 @@
 1. Seeds: weighted k-means on unit positions (free centres; per connected component under
    contiguity, seats shared by weight) or the fixed rep units.
 2. Region growing: the territory with the smallest relative load takes its cheapest frontier unit.
-3. Balance: boundary moves that cut the total bound violation, then chains of moves along a path of
-   adjacent territories from an overloaded to an underloaded one. Donors must stay connected.
+3. Balance: boundary moves that cut the total bound violation, swaps of two boundary units
+   (one metric fixed without breaking another), then chains of moves along a path of adjacent
+   territories between an overloaded or underloaded one and one with room. All stay connected.
 4. Compactness: improving boundary moves within the bounds, alternating with re-centring (free
    centres: the best unit among those nearest the territory's weighted centroid).
 5. LNS: 2–3 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``).
@@ -339,6 +340,40 @@ def _best_balance_move(plan: Plan, t: int) -> tuple[float, int, int] | None:
     return None if best is None else (best[0][0], best[1], best[2])
 
 
+def _try_swap(plan: Plan, t: int, rng: np.random.Generator, sample: int = 15) -> bool:
+    """Exchange a boundary unit of t with one of a neighbouring territory when that cuts the
+    total violation (fixes one metric without breaking the other); both stay connected."""
+    candidates = []
+    boundary = [i for i in plan.members[t] if i != plan.centre[t]]
+    by_nbr: dict[int, list[int]] = {}
+    for i in boundary:
+        for b in plan.neighbour_territories(i):
+            by_nbr.setdefault(b, []).append(i)
+    for b, mine in by_nbr.items():
+        theirs = [int(j) for i in mine for j in plan.graph.nbrs[i]
+                  if plan.label[j] == b and j != plan.centre[b]]
+        mine = list(rng.permutation(mine)[:sample])
+        theirs = list(rng.permutation(sorted(set(theirs)))[:sample])
+        base = plan.violation(plan.load[t], t) + plan.violation(plan.load[b], b)
+        for i in mine:
+            for j in theirs:
+                shift = plan.w[i] - plan.w[j]
+                delta = (plan.violation(plan.load[t] - shift, t)
+                         + plan.violation(plan.load[b] + shift, b) - base)
+                if delta < -1e-12:
+                    candidates.append((delta, i, j, b))
+    candidates.sort(key=lambda c: c[0])
+    for _, i, j, b in candidates[:30]:
+        plan.assign(i, b)
+        plan.assign(j, t)
+        if not plan.contiguous or (len(components(plan.graph, plan.members[t])) == 1
+                                   and len(components(plan.graph, plan.members[b])) == 1):
+            return True
+        plan.assign(j, b)
+        plan.assign(i, t)
+    return False
+
+
 def _territory_graph(plan: Plan) -> list[set[int]]:
     adj = [set() for _ in range(plan.k)]
     for i, nb in enumerate(plan.graph.nbrs):
@@ -413,6 +448,8 @@ def balance(plan: Plan, deadline: float, rng: np.random.Generator) -> float:
             move = _best_balance_move(plan, int(t))
             if move is not None:
                 plan.assign(move[1], move[2])
+                improved = True
+            elif _try_swap(plan, int(t), rng):
                 improved = True
         if not improved:
             pushed = any(_shift_chain(plan, int(t), rng) for t in rng.permutation(bad)[:20])
