@@ -237,14 +237,14 @@ class _Model:
                             added += 1
         return added
 
-    def reduced_cost_fixing(self, cutoff: float) -> tuple[int, float | None]:
+    def reduced_cost_fixing(self, cutoff: float, seconds: float) -> tuple[int, float | None]:
         """LP reduced-cost fixing: x = 0 in the LP optimum and LP + reduced cost > cutoff ⇒ x = 0
         in every plan better than ``cutoff``. Returns (number fixed, LP bound)."""
         variables = list(self.x.values())
         for var in variables:
             var.integer = False
-        result = mathopt.solve(self.model, mathopt.SolverType.HIGHS,
-                               params=mathopt.SolveParameters(enable_output=False))
+        result = mathopt.solve(self.model, mathopt.SolverType.HIGHS, params=mathopt.SolveParameters(
+            enable_output=False, time_limit=timedelta(seconds=max(seconds, 0.05))))
         for var in variables:
             var.integer = True
         if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
@@ -294,9 +294,12 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if remaining <= 0.05:
             break
         if best_obj is not None:
-            fixed, lp = model.reduced_cost_fixing(best_obj)
+            fixed, lp = model.reduced_cost_fixing(best_obj, 0.5 * remaining)
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
+        remaining = time_limit - (time.monotonic() - start)
+        if remaining <= 0.05:
+            break
         if best_obj is not None and best_obj != cutoff:
             cutoff = best_obj  # MathOpt's HiGHS has no cutoff parameter: use an objective row
             model.model.add_linear_constraint(
@@ -310,7 +313,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if best_obj is not None and reason in (mathopt.TerminationReason.INFEASIBLE,
                                                mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
             log.append(f"round {rounds}: nothing better than the incumbent (objective row)")
-            status, bound = "OPTIMAL", best_obj
+            status, bound = "OPTIMAL", best_obj * (1 - relative_gap)
             break
         if reason in (mathopt.TerminationReason.INFEASIBLE,
                       mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
@@ -345,7 +348,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     seconds = time.monotonic() - start
     log.append(f"{rounds} HiGHS rounds, {cuts} LCUT rows, {seconds:.2f} s")
     if best_obj is not None:
-        bound = best_obj if bound is None else min(bound, best_obj)
+        bound = 0.0 if bound is None else min(bound, best_obj)
     return ExactResult(status, best_plan, best_obj, bound, seconds, log, rounds, cuts)
 
 
