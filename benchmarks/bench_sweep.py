@@ -11,6 +11,7 @@ with ``deterministic = true`` (the time limit is then a work limit, not wall sec
 one solver thread, so both runs do the same work and should find the same plans: the
 ratio measures parallel execution, not solution luck. Serial = ``run_point`` called in
 this process one point after another; parallel = ``sweep`` (cluster start-up included).
+``--repeats`` rounds alternate which mode runs first, so a drifting machine load hits both.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from territory_opt.scenarios.sweep import expand_grid, mark_pareto, run_point, s
 REPO = Path(__file__).resolve().parents[1]
 GRID = {
     "alignment.balance.0.tolerance": [0.03, 0.05, 0.10],
-    "alignment.max_moved_share": [0.1, 0.2, 0.3, 0.5],
+    "alignment.max_moved_share": [0.02, 0.03, 0.05, 0.10],
 }
 KPI_COLUMNS = ["status", "max_deviation", "travel_km", "moved_share", "gap"]
 
@@ -112,6 +113,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def wall_row(label: str, seconds: list[float]) -> str:
+    return f"| {label} | " + " | ".join(f"{x:.1f}" for x in seconds) + f" | {sum(seconds):.1f} |"
+
+
 def describe(args, scenario: Scenario) -> str:
     if args.scenario is not None:
         return f"`{args.scenario}` ({scenario.name})"
@@ -121,7 +126,7 @@ def describe(args, scenario: Scenario) -> str:
     )
 
 
-def report(args, scenario: Scenario, serial_table, serial_s, parallel) -> str:
+def report(args, scenario: Scenario, serial_table, parallel, walls: dict[str, list[float]]) -> str:
     command = "python " + " ".join(
         shlex.quote(a) for a in ["benchmarks/bench_sweep.py", *sys.argv[1:]]
     )
@@ -140,6 +145,8 @@ def report(args, scenario: Scenario, serial_table, serial_s, parallel) -> str:
         ).sum()
     )
     point_s = serial_table["seconds"].astype(float)
+    ratio = sum(walls["serial"]) / sum(walls["dask"])
+    per_round = ", ".join(f"{s / d:.2f}x" for s, d in zip(walls["serial"], walls["dask"]))
     dask_point_s = parallel.table["seconds"].astype(float)
     lines = [
         "# Sweep: dask LocalCluster vs serial",
@@ -152,19 +159,23 @@ def report(args, scenario: Scenario, serial_table, serial_s, parallel) -> str:
         + f" → {len(serial_table)} points; deterministic, time limit {args.time_limit} "
         "(deterministic seconds), 1 solver thread per point.",
         "",
-        "| run | wall time (s) |",
-        "| --- | ---: |",
-        f"| serial, in-process (`run_point` one after another) | {serial_s:.1f} |",
-        (
-            f"| dask LocalCluster, {parallel.workers} worker processes x 1 thread "
-            f"(start-up included) | {parallel.seconds:.1f} |"
+        "| run | "
+        + " | ".join(f"round {i + 1}" for i in range(len(walls["serial"])))
+        + " | total |",
+        "| --- |" + " ---: |" * (len(walls["serial"]) + 1),
+        wall_row("serial, in-process (`run_point` one after another)", walls["serial"]),
+        wall_row(
+            f"dask LocalCluster, {parallel.workers} worker processes x 1 thread "
+            "(start-up included)",
+            walls["dask"],
         ),
-        f"| **ratio serial / dask** | **{serial_s / parallel.seconds:.2f}x** |",
+        "",
+        f"**Ratio serial / dask (total wall time): {ratio:.2f}x** (per round: {per_round}).",
         "",
         (
-            f"Per-point time in the serial run: median {point_s.median():.1f} s, "
+            f"Per-point time in the last serial run: median {point_s.median():.1f} s, "
             f"min {point_s.min():.1f} s, max {point_s.max():.1f} s, sum {point_s.sum():.1f} s; "
-            f"in the dask workers: median {dask_point_s.median():.1f} s, "
+            f"in the last dask run's workers: median {dask_point_s.median():.1f} s, "
             f"sum {dask_point_s.sum():.1f} s (both exclude imports and cluster start-up)."
         ),
         f"Identical status and KPIs in both runs: {same} of {len(serial_table)} points.",
@@ -189,17 +200,26 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=600, help="synthetic scenario size")
     parser.add_argument("--time-limit", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="rounds of serial + dask runs")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "sweep.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.scenario or synthetic_scenario(Path(tmp), args.accounts)
         overrides = {"alignment": {"deterministic": True, "time_limit": args.time_limit}}
         scenario = load_scenario(path, overrides)
-        print(f"scenario {scenario.name}: serial run ...", flush=True)
-        serial_table, serial_s = serial(scenario)
-        print(f"serial {serial_s:.1f} s; dask run ...", flush=True)
-        parallel = sweep(scenario, GRID, n_workers=args.workers, progress=True)
-        text = report(args, scenario, serial_table, serial_s, parallel)
+        walls: dict[str, list[float]] = {"serial": [], "dask": []}
+        for round_ in range(1, args.repeats + 1):
+            order = ("serial", "dask") if round_ % 2 else ("dask", "serial")
+            for mode in order:  # alternate the order so drifting load hits both modes
+                print(f"round {round_}: {mode} run ...", flush=True)
+                if mode == "serial":
+                    serial_table, seconds = serial(scenario)
+                else:
+                    parallel = sweep(scenario, GRID, n_workers=args.workers, progress=True)
+                    seconds = parallel.seconds
+                walls[mode].append(seconds)
+                print(f"round {round_}: {mode} {seconds:.1f} s", flush=True)
+        text = report(args, scenario, serial_table, parallel, walls)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
