@@ -1,20 +1,25 @@
 """Sales-force structure: headcount sizing, where to hire, which territory to retire.
 
-Every question is answered the same way: build a variant of the scenario's data
-(a different set of territories with rep homes), re-optimise it, and measure the
-plan's KPIs independently of the solver:
+Every question is answered the same way: build a variant of the scenario's data (a different
+set of leaf territories, each with a rep home), re-optimise it with a fast screening
+heuristic, and measure the plan's KPIs from the accounts, independently of the optimiser:
 
-* ``max_dev_<metric>``: max |territory total / target − 1| per balanced metric;
-* ``travel_km``: Σ over accounts of the distance to their territory's centre;
-* ``over_capacity_hours``: Σ_t max(0, workload_t − capacity_t), with capacity per
-  FTE from the reps' ``capacity`` (median) or ``capacity_hours``;
-* ``uncovered_potential``: Σ_t potential_t · max(0, 1 − capacity_t / workload_t),
-  the potential a rep cannot reach when the territory's workload exceeds capacity.
+* ``max_dev_<metric>``: max over territories of |total_t / target_t − 1|, target_t =
+  fte_t / Σ fte × the metric's account total (``accounts`` = account count);
+* ``travel_km``: Σ over accounts of the haversine km to their territory's centre (the first
+  rep's home; a vacancy: the workload-weighted centroid of its current accounts);
+* ``over_capacity_hours``: Σ_t max(0, workload_t − capacity_t), capacity_t = fte_t × hours per
+  FTE (``capacity_hours``, else the reps' median ``capacity``, else 1600 h);
+* ``uncovered_potential``: Σ_t potential_t · max(0, 1 − capacity_t / workload_t), the
+  potential a rep cannot reach when the workload exceeds capacity;
+* ``moved_accounts``: accounts whose territory differs from a still-existing current one.
 
-Screening runs use the scenario's balance rules as *soft* constraints (so every
-variant has a plan whose imbalance is measured, not a failure), with the
-penalty scaled so balance dominates travel. At ``level = "unit"`` (when units exist)
-screening is fast; the chosen option is then re-optimised at the scenario's level.
+Screening re-optimises every option the same fast way: small items (``screening_dataset``:
+accounts grouped by unit, current territory and lock, families kept whole, cut into chunks
+of at most 2 % of a territory's target), the scenario's balance bands made elastic, the LP
+relaxation then a small MIP for the items the LP splits, then cost descent (``screen_plan``).
+Costs are exact per account; the KPIs are measured per account. The option finally chosen
+is re-optimised with the scenario's own solver settings (``reoptimise``).
 """
 
 from __future__ import annotations
@@ -28,151 +33,159 @@ import pandas as pd
 
 from territory_opt.data import load_dataset
 from territory_opt.dataset import Dataset
-from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolutionError
-from territory_opt.formulation import build_problem, haversine_km
+from territory_opt.errors import InputError, InputIssue, NoSolutionError
+from territory_opt.formulation import build_problem, family_roots, haversine_km
 from territory_opt.problem import AlignmentProblem
+from territory_opt.results import Result
 from territory_opt.scenarios.config import AlignmentConfig, Scenario
-from territory_opt.solvers import solve
-from territory_opt.solvers.base import SolveOptions
+from territory_opt.solvers.assignment_highs import elastic_penalty, run_highs
+from territory_opt.solvers.assignment_model import select_candidates
+from territory_opt.solvers.warm_start import improve
 
 DEFAULT_CAPACITY_HOURS = 1600.0  # one FTE: 40 h/week × 40 selling weeks
-BALANCE_WEIGHT = 50.0  # soft penalty per unit of fractional deviation, × mean territory travel cost
+CANDIDATES_PER_ITEM = 12         # nearest territories the repair may move an item to
+CHUNK_SHARE = 0.02               # screening item: at most this share of a mean target
+SCREEN_LP_SECONDS = 120.0        # safety limits of the screening LP and MIP (wall seconds)
+SCREEN_MIP_SECONDS = 20.0
+SCREEN_GAP = 0.02                # the MIP stops within 2 % of its bound
+CANDIDATE_SPACING_KM = 50.0      # default hire candidates: this far from each other and reps
 NEW_PREFIX = "NEW"
+KPI_DELTAS = ("travel_km", "over_capacity_hours", "uncovered_potential")
 
 Progress = Callable[[str, dict], None]
 
 
 @dataclass
 class Evaluation:
-    """One re-optimised variant: its KPIs and the plan (territory index per item)."""
+    """One re-optimised variant: its KPIs, the territory of every account (row order of
+    ``dataset.accounts``) and the territories' centres (territory_id, lat, lon, fte,
+    capacity_hours)."""
 
     kpis: dict
-    problem: AlignmentProblem
-    assignment: np.ndarray
+    account_territory: np.ndarray
+    centres: pd.DataFrame
 
 
-def screening_alignment(alignment: AlignmentConfig, dataset: Dataset, time_limit: float,
-                        keep_moves: bool) -> AlignmentConfig:
-    """The scenario's alignment with soft balance, unit level when possible, short limit."""
-    has_units = dataset.units is not None and dataset.accounts["unit_id"].notna().all()
+# ---------------------------------------------------------------------------- variants
+
+def screening_alignment(alignment: AlignmentConfig, *, keep_moves: bool) -> AlignmentConfig:
+    """The scenario's alignment as screened: screening items (``screening_dataset``) as
+    units, fixed rep centres, travel (or inertia) cost, hard balance rules, no contiguity;
+    the move cap only when ``keep_moves``."""
     return alignment.model_copy(update={
-        "mode": "optimize",
-        "level": "unit" if has_units else alignment.level,
-        "balance": [rule.model_copy(update={"soft": True}) for rule in alignment.balance],
+        "mode": "optimize", "level": "unit", "contiguous": False, "centers": "reps",
+        "balance": [rule.model_copy(update={"soft": False}) for rule in alignment.balance],
+        "compactness": alignment.compactness if alignment.compactness == "inertia" else "travel",
         "max_moved_share": alignment.max_moved_share if keep_moves else None,
-        "contiguous": False,
-        "centers": "reps",
-        "compactness": "travel" if alignment.compactness in ("cut_edges", "none") else alignment.compactness,
-        "time_limit": time_limit,
-        "deterministic": True,
     })
-
-
-def capacity_per_fte(dataset: Dataset, capacity_hours: float | None) -> float:
-    if capacity_hours is not None:
-        return float(capacity_hours)
-    given = dataset.reps["capacity"].dropna() if "capacity" in dataset.reps else pd.Series(dtype=float)
-    return float(given.median()) if len(given) else DEFAULT_CAPACITY_HOURS
-
-
-def plan_kpis(problem: AlignmentProblem, assignment: np.ndarray, dataset: Dataset,
-              capacity: np.ndarray) -> dict:
-    """KPIs of a plan recomputed from the accounts (see the module docstring)."""
-    k = problem.n_territories
-    account_territory = np.empty(len(dataset.accounts), dtype=np.int64)
-    account_distance = np.empty(len(dataset.accounts))
-    for item, rows in enumerate(problem.item_accounts):
-        account_territory[rows] = assignment[item]
-        account_distance[rows] = problem.distance_km[item, assignment[item]]
-    kpis = {}
-    for m, metric in enumerate(problem.metric_names):
-        values = (np.ones(len(dataset.accounts)) if metric == "accounts"
-                  else dataset.accounts[metric].to_numpy(float))
-        totals = np.bincount(account_territory, weights=values, minlength=k)
-        targets = problem.targets[:, m]
-        kpis[f"max_dev_{metric}"] = float(np.max(np.abs(totals / np.maximum(targets, 1e-12) - 1)))
-    workload = np.bincount(account_territory, weights=dataset.accounts["workload"].to_numpy(float), minlength=k)
-    potential = np.bincount(account_territory, weights=dataset.accounts["potential"].to_numpy(float), minlength=k)
-    over = np.maximum(workload - capacity, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uncovered = np.where(workload > 0, potential * over / workload, 0.0)
-    kpis.update({
-        "travel_km": float(account_distance.sum()),
-        "over_capacity_hours": float(over.sum()),
-        "territories_over_capacity": int((over > 1e-9).sum()),
-        "uncovered_potential": float(uncovered.sum()),
-    })
-    return kpis
-
-
-def evaluate(dataset: Dataset, alignment: AlignmentConfig, capacity_fte: float) -> Evaluation:
-    """Re-optimise a variant with soft balance and return its independent KPIs."""
-    problem = build_problem(dataset, alignment)
-    baseline = problem.cost.min(axis=1).sum() / max(problem.n_territories, 1)
-    problem.soft_penalty = np.full(len(problem.metric_names), BALANCE_WEIGHT * max(baseline, 1.0))
-    solution = solve(problem, SolveOptions(time_limit=alignment.time_limit, seed=alignment.seed,
-                                           deterministic=True, engine=alignment.engine))
-    fte = np.array([dataset.reps.loc[dataset.reps["territory_id"] == t, "fte"].sum() or alignment.vacancy_fte
-                    for t in problem.territory_ids])
-    kpis = plan_kpis(problem, solution.assignment, dataset, fte * capacity_fte)
-    kpis.update(status=solution.status, gap=solution.gap, solve_seconds=round(solution.solve_seconds, 2))
-    return Evaluation(kpis, problem, solution.assignment)
 
 
 def with_territories(dataset: Dataset, homes: pd.DataFrame, *, keep_current: bool) -> Dataset:
-    """A copy of the dataset whose leaf territories are ``homes`` (one rep each).
+    """A copy of the dataset whose leaf territories are ``homes`` rows.
 
-    ``homes``: territory_id, parent_id, name, home_lat, home_lon, and optionally the
-    existing rep columns (rep_id, name, email, fte, capacity). Territories keep the
-    non-leaf hierarchy; accounts keep current/locked territories only when they
-    still exist and ``keep_current``.
+    ``homes``: territory_id, parent_id, name, home_lat, home_lon and optionally rep_id,
+    rep_name, email, fte, capacity, manager_id. A row without rep_id is a planned rep
+    (``PLANNED-<territory>``; other rep columns empty); a row with a missing home stays a
+    vacancy; existing reps keep their other columns (e.g. eligibility). Inner nodes
+    without any remaining leaf below them are dropped. Accounts keep current/locked
+    territories that still exist when ``keep_current``, else none.
     """
     leaves = set(dataset.leaf_territories)
     inner = dataset.territories[~dataset.territories["territory_id"].isin(leaves)]
-    new_leaves = pd.DataFrame({
-        "territory_id": homes["territory_id"], "parent_id": homes["parent_id"],
-        "level": "territory", "name": homes["name"],
-    })
-    territories = pd.concat([inner, new_leaves], ignore_index=True)
+    parent_of = dict(zip(inner["territory_id"], inner["parent_id"]))
+    used: set[str] = set()
+    for node in homes["parent_id"]:
+        while isinstance(node, str) and node not in used:
+            used.add(node)
+            node = parent_of.get(node)
+    territories = pd.concat([
+        inner[inner["territory_id"].isin(used)],
+        pd.DataFrame({"territory_id": homes["territory_id"], "parent_id": homes["parent_id"],
+                      "level": "territory", "name": homes["name"]}),
+    ], ignore_index=True)
+    staffed = homes[homes["home_lat"].notna()].reset_index(drop=True)
+
+    def column(name: str, default) -> pd.Series:
+        values = staffed[name] if name in staffed else pd.Series(None, index=staffed.index)
+        return values.where(values.notna(), default)
+
     reps = pd.DataFrame({
-        "rep_id": homes.get("rep_id", "R-" + homes["territory_id"]),
-        "territory_id": homes["territory_id"],
-        "name": homes.get("rep_name", "planned rep " + homes["territory_id"]),
-        "email": homes.get("email", None),
-        "home_lat": homes["home_lat"].astype(float), "home_lon": homes["home_lon"].astype(float),
-        "capacity": homes.get("capacity", np.nan), "fte": homes.get("fte", 1.0),
-        "start_date": pd.NaT, "manager_id": None,
-    }).reset_index(drop=True)
+        "rep_id": column("rep_id", "PLANNED-" + staffed["territory_id"]),
+        "territory_id": staffed["territory_id"],
+        "name": column("rep_name", "planned rep " + staffed["territory_id"]),
+        "email": column("email", None),
+        "home_lat": staffed["home_lat"].astype(float), "home_lon": staffed["home_lon"].astype(float),
+        "capacity": pd.to_numeric(column("capacity", np.nan), errors="coerce"),
+        "fte": pd.to_numeric(column("fte", 1.0), errors="coerce"),
+        "start_date": pd.NaT, "manager_id": column("manager_id", None),
+    })
+    for extra in dataset.reps.columns.difference(reps.columns):  # e.g. an eligibility column
+        reps[extra] = reps["rep_id"].map(dataset.reps.drop_duplicates("rep_id")
+                                         .set_index("rep_id")[extra])
     accounts = dataset.accounts.copy()
     valid = set(homes["territory_id"])
-    for column in ("current_territory", "locked_territory"):
-        keep = accounts[column].isin(valid) if keep_current else pd.Series(False, index=accounts.index)
-        accounts[column] = accounts[column].where(keep, None)
+    for name in ("current_territory", "locked_territory"):
+        keep = accounts[name].isin(valid) if keep_current else pd.Series(False, index=accounts.index)
+        accounts[name] = accounts[name].where(keep, None)
     return replace(dataset, accounts=accounts, territories=territories, reps=reps)
 
 
-def candidate_bases(dataset: Dataset, *, exclude: np.ndarray | None = None, min_km: float = 50.0,
-                    limit: int = 200) -> pd.DataFrame:
-    """Population centres as candidate rep homes: the most populous units (or, without a
-    ``population`` unit column, those with the most account potential), at least
-    ``min_km`` from each other and from the ``exclude`` points (lat, lon rows)."""
+def current_homes(dataset: Dataset) -> pd.DataFrame:
+    """The existing leaf territories as ``with_territories`` rows: the first rep's home and
+    details, the summed fte; a vacancy keeps a missing home (it stays a vacancy)."""
+    meta = dataset.territories.set_index("territory_id")
+    rows = []
+    for tid in dataset.leaf_territories:
+        reps = dataset.reps[dataset.reps["territory_id"] == tid]
+        first = reps.iloc[0] if len(reps) else None
+        rows.append({
+            "territory_id": tid, "parent_id": meta.at[tid, "parent_id"], "name": meta.at[tid, "name"],
+            "home_lat": np.nan if first is None else first["home_lat"],
+            "home_lon": np.nan if first is None else first["home_lon"],
+            "rep_id": None if first is None else first["rep_id"],
+            "rep_name": None if first is None else first["name"],
+            "email": None if first is None else first["email"],
+            "manager_id": None if first is None else first["manager_id"],
+            "fte": float(reps["fte"].fillna(1.0).sum()) if len(reps) else np.nan,
+            "capacity": np.nan if first is None else first["capacity"],
+        })
+    return pd.DataFrame(rows)
+
+
+def _unit_points(dataset: Dataset) -> pd.DataFrame:
+    """Places reps can live: units (weight = population, else account potential) or, without
+    units, 0.1° cells of accounts (weight = potential). Columns candidate_id, name, lat, lon,
+    weight; heaviest first (ties by id)."""
     if dataset.units is not None:
         units = pd.DataFrame(dataset.units.drop(columns="geometry", errors="ignore"))
         if "population" in units:
-            weight = units["population"].astype(float)
+            weight = pd.to_numeric(units["population"], errors="coerce").fillna(0.0)
         else:
-            weight = units["unit_id"].map(dataset.accounts.groupby("unit_id")["potential"].sum()).fillna(0.0)
-        pool = pd.DataFrame({"candidate_id": units["unit_id"], "name": units.get("name", units["unit_id"]),
-                             "lat": units["lat"], "lon": units["lon"], "weight": weight})
+            by_unit = dataset.accounts.groupby("unit_id")["potential"].sum()
+            weight = units["unit_id"].map(by_unit).fillna(0.0)
+        pool = pd.DataFrame({"candidate_id": units["unit_id"].astype(str),
+                             "name": units["name"] if "name" in units else units["unit_id"],
+                             "lat": units["lat"].astype(float), "lon": units["lon"].astype(float),
+                             "weight": weight.astype(float)})
     else:
-        grid = dataset.accounts.assign(cell_lat=dataset.accounts["lat"].round(1), cell_lon=dataset.accounts["lon"].round(1))
-        pool = grid.groupby(["cell_lat", "cell_lon"]).agg(lat=("lat", "mean"), lon=("lon", "mean"),
-                                                          weight=("potential", "sum")).reset_index(drop=True)
+        accounts = dataset.accounts
+        cells = accounts.groupby([accounts["lat"].round(1), accounts["lon"].round(1)])
+        pool = cells.agg(lat=("lat", "mean"), lon=("lon", "mean"),
+                         weight=("potential", "sum")).reset_index(drop=True)
         pool["candidate_id"] = [f"C{i:05d}" for i in range(len(pool))]
         pool["name"] = pool["candidate_id"]
-    pool = pool.sort_values(["weight", "candidate_id"], ascending=[False, True]).reset_index(drop=True)
-    chosen: list[int] = []
+    return pool.sort_values(["weight", "candidate_id"], ascending=[False, True],
+                            kind="stable").reset_index(drop=True)
+
+
+def candidate_bases(dataset: Dataset, *, exclude: np.ndarray | None = None,
+                    min_km: float = CANDIDATE_SPACING_KM, limit: int = 20) -> pd.DataFrame:
+    """Population centres as candidate rep homes: the heaviest ``_unit_points`` at least
+    ``min_km`` from each other and from the ``exclude`` points ((lat, lon) rows)."""
+    pool = _unit_points(dataset)
     taken = np.empty((0, 2)) if exclude is None else np.asarray(exclude, float).reshape(-1, 2)
+    taken = taken[np.isfinite(taken).all(axis=1)]
+    chosen: list[int] = []
     for row in pool.itertuples():
         if len(chosen) >= limit:
             break
@@ -180,222 +193,442 @@ def candidate_bases(dataset: Dataset, *, exclude: np.ndarray | None = None, min_
             continue
         chosen.append(row.Index)
         taken = np.vstack([taken, [row.lat, row.lon]])
-    return pool.loc[chosen].reset_index(drop=True)
+    return pool.loc[chosen, ["candidate_id", "name", "lat", "lon", "weight"]].reset_index(drop=True)
+
+
+def validate_candidates(frame: pd.DataFrame, file: str = "candidates") -> pd.DataFrame:
+    """A user's candidate list (candidate_id, lat, lon[, name]; text cells are fine) checked
+    and typed; every problem is an InputIssue with its CSV row (header = row 1)."""
+    issues = [InputIssue(file, f"a column '{name}'", column=name)
+              for name in ("candidate_id", "lat", "lon") if name not in frame.columns]
+    if issues:
+        raise InputError(issues)
+    out = pd.DataFrame({"candidate_id": frame["candidate_id"].astype(str).str.strip()})
+    out["name"] = frame["name"] if "name" in frame.columns else out["candidate_id"]
+    for name, low, high in (("lat", -90.0, 90.0), ("lon", -180.0, 180.0)):
+        values = pd.to_numeric(frame[name], errors="coerce")
+        for row in np.flatnonzero((values.isna() | (values < low) | (values > high)).to_numpy()):
+            issues.append(InputIssue(file, f"a number between {low:g} and {high:g}", row=int(row) + 2,
+                                     column=name, value=str(frame[name].iloc[row])))
+        out[name] = values.to_numpy(float)
+    blank = out["candidate_id"].isin(["", "nan", "None"])
+    for row in np.flatnonzero(blank.to_numpy()):
+        issues.append(InputIssue(file, "a non-empty candidate_id", row=int(row) + 2,
+                                 column="candidate_id"))
+    for row in np.flatnonzero((out["candidate_id"].duplicated() & ~blank).to_numpy()):
+        issues.append(InputIssue(file, "a unique candidate_id", row=int(row) + 2,
+                                 column="candidate_id", value=out["candidate_id"].iloc[row]))
+    if not len(out):
+        issues.append(InputIssue(file, "at least one candidate row"))
+    if issues:
+        raise InputError(issues)
+    return out
 
 
 def weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, *, seed: int,
                     iterations: int = 30) -> np.ndarray:
-    """Lloyd's k-means on (lat, lon) with k-means++ seeding; returns (k, 2) centres."""
+    """Lloyd's k-means on (lat, lon) degrees (haversine assignment, weighted mean update)
+    with k-means++ seeding from ``seed``; returns (k, 2) centres."""
     rng = np.random.default_rng(seed)
-    w = np.maximum(weights, 1e-9)
-    centres = [points[rng.choice(len(points), p=w / w.sum())]]
-    for _ in range(1, k):
-        d2 = np.min([haversine_km(*points.T, *c) ** 2 for c in centres], axis=0)
-        p = w * d2
-        centres.append(points[rng.choice(len(points), p=p / p.sum())])
-    centres = np.array(centres)
+    w = np.maximum(np.asarray(weights, float), 1e-12)
+    centres = np.empty((k, 2))
+    centres[0] = points[rng.choice(len(points), p=w / w.sum())]
+    nearest = haversine_km(points[:, 0], points[:, 1], *centres[0]) ** 2
+    for c in range(1, k):
+        p = w * nearest
+        pick = rng.choice(len(points), p=p / p.sum()) if p.sum() > 0 else rng.integers(len(points))
+        centres[c] = points[pick]
+        nearest = np.minimum(nearest, haversine_km(points[:, 0], points[:, 1], *centres[c]) ** 2)
     for _ in range(iterations):
-        labels = np.argmin(haversine_km(points[:, None, 0], points[:, None, 1], centres[None, :, 0],
-                                        centres[None, :, 1]), axis=1)
-        for c in range(k):
-            members = labels == c
-            if members.any():
-                centres[c] = np.average(points[members], axis=0, weights=w[members])
+        labels = np.argmin(haversine_km(points[:, None, 0], points[:, None, 1],
+                                        centres[None, :, 0], centres[None, :, 1]), axis=1)
+        total = np.bincount(labels, weights=w, minlength=k)
+        moved = centres.copy()
+        for axis in (0, 1):
+            sums = np.bincount(labels, weights=w * points[:, axis], minlength=k)
+            moved[:, axis] = np.where(total > 0, sums / np.maximum(total, 1e-300), centres[:, axis])
+        if np.allclose(moved, centres, atol=1e-7):
+            break
+        centres = moved
     return centres
 
 
 def homes_for_headcount(dataset: Dataset, headcount: int, seed: int) -> pd.DataFrame:
-    """Rep homes for ``headcount`` territories: workload-weighted k-means centres, each
-    snapped to a distinct nearby population centre (``candidate_bases``)."""
+    """``headcount`` planned territories: workload-weighted k-means centres of the accounts,
+    each snapped to a distinct nearby population centre; each new territory hangs under the
+    parent of the nearest current rep's territory (the root for a design without reps)."""
     accounts = dataset.accounts
     weight = accounts["workload"].to_numpy(float)
-    if weight.sum() <= 0:
+    if not weight.sum() > 0:
         weight = np.ones(len(accounts))
-    centres = weighted_kmeans(accounts[["lat", "lon"]].to_numpy(float), weight, headcount, seed=seed)
-    pool = candidate_bases(dataset, min_km=0.0, limit=max(20 * headcount, 500))
+    points = accounts[["lat", "lon"]].to_numpy(float)
+    centres = weighted_kmeans(points, weight, headcount, seed=seed)
+    pool = _unit_points(dataset).head(max(20 * headcount, 500))
+    pool_lat, pool_lon = pool["lat"].to_numpy(), pool["lon"].to_numpy()
     free = np.ones(len(pool), bool)
-    lat, lon = [], []
-    for c_lat, c_lon in centres:
-        d = np.where(free, haversine_km(c_lat, c_lon, pool["lat"].to_numpy(), pool["lon"].to_numpy()), np.inf)
-        best = int(np.argmin(d))
-        free[best] = False
-        lat.append(pool.at[best, "lat"])
-        lon.append(pool.at[best, "lon"])
-    width = len(str(headcount))
-    ids = [f"S{i + 1:0{width}d}" for i in range(headcount)]
-    root = _root(dataset)
-    return pd.DataFrame({"territory_id": ids, "parent_id": root, "name": ids, "home_lat": lat, "home_lon": lon})
+    lat, lon = np.empty(headcount), np.empty(headcount)
+    for c, (c_lat, c_lon) in enumerate(centres):
+        if free.any():
+            d = np.where(free, haversine_km(c_lat, c_lon, pool_lat, pool_lon), np.inf)
+            best = int(np.argmin(d))
+            free[best] = False
+            lat[c], lon[c] = pool_lat[best], pool_lon[best]
+        else:
+            lat[c], lon[c] = c_lat, c_lon
+    ids = [f"S{i + 1:0{len(str(headcount))}d}" for i in range(headcount)]
+    return pd.DataFrame({"territory_id": ids, "parent_id": _parents_near(dataset, lat, lon),
+                         "name": ids, "home_lat": lat, "home_lon": lon})
 
 
-def _root(dataset: Dataset) -> str | None:
-    tops = dataset.territories.loc[dataset.territories["parent_id"].isna(), "territory_id"]
-    leaves = set(dataset.leaf_territories)
-    tops = [t for t in tops if t not in leaves]
-    return tops[0] if tops else None
+def _parents_near(dataset: Dataset, lat: np.ndarray, lon: np.ndarray) -> list:
+    """The parent of the current leaf territory whose rep lives nearest each point."""
+    homes = current_homes(dataset).dropna(subset=["home_lat", "home_lon"])
+    if homes.empty:
+        tops = dataset.territories.loc[dataset.territories["parent_id"].isna(), "territory_id"]
+        inner = [t for t in tops if t not in set(dataset.leaf_territories)]
+        return [inner[0] if inner else None] * len(lat)
+    d = haversine_km(np.asarray(lat)[:, None], np.asarray(lon)[:, None],
+                     homes["home_lat"].to_numpy(float)[None, :],
+                     homes["home_lon"].to_numpy(float)[None, :])
+    return homes["parent_id"].to_numpy()[np.argmin(d, axis=1)].tolist()
 
 
-def _current_homes(dataset: Dataset) -> pd.DataFrame:
-    """The existing leaf territories with their (first) rep's home; vacancies get the
-    potential-weighted centroid of their current accounts."""
+# ---------------------------------------------------------------------------- screening
+
+def screening_dataset(dataset: Dataset, alignment: AlignmentConfig) -> Dataset:
+    """The dataset with small screening items as ``unit_id`` (and no units, adjacency or
+    travel file): accounts grouped by their family root's (unit, current territory, locked
+    territory[, eligibility value]), each group cut, west to east, into chunks holding at
+    most ``CHUNK_SHARE`` of a territory's mean target of every balanced metric. Costs stay
+    exact per account; only what moves together changes."""
+    accounts = dataset.accounts
+    roots = family_roots(accounts["account_id"], accounts["parent_account_id"])
+    if dataset.units is not None or accounts["unit_id"].notna().all():
+        cell = accounts["unit_id"].astype(str).to_numpy()
+    else:
+        cell = (accounts["lat"].round(1).astype(str) + "," + accounts["lon"].round(1).astype(str)).to_numpy()
+    keys = [cell, accounts["current_territory"].fillna("").astype(str).to_numpy(),
+            accounts["locked_territory"].fillna("").astype(str).to_numpy()]
+    if alignment.eligibility:
+        keys.append(accounts[alignment.eligibility].fillna("").astype(str).to_numpy())
+    group = pd.Series(["|".join(parts) for parts in zip(*(key[roots] for key in keys))])
+    k = max(len(dataset.leaf_territories), 1)
+    share = np.zeros(len(accounts))
+    for rule in alignment.balance:
+        values = np.ones(len(accounts)) if rule.metric == "accounts" else \
+            pd.to_numeric(accounts[rule.metric], errors="coerce").fillna(0.0).clip(lower=0).to_numpy()
+        family = np.bincount(roots, weights=values, minlength=len(accounts))[roots]
+        share = np.maximum(share, family / max(values.sum() / k, 1e-12))
+    share = np.where(roots == np.arange(len(accounts)), share, 0.0)  # count a family once
+    order = np.lexsort((accounts["lon"].to_numpy(float)[roots], group.to_numpy()))
+    running = pd.Series(share[order]).groupby(group.to_numpy()[order]).cumsum().to_numpy()
+    chunk = np.empty(len(accounts), np.int64)
+    chunk[order] = np.floor(running / CHUNK_SHARE).astype(np.int64)
+    items = group + "#" + pd.Series(chunk[roots]).astype(str)
+    return replace(dataset, accounts=accounts.assign(unit_id=items.to_numpy()), units=None,
+                   adjacency=None, travel=None)
+
+
+def screen_plan(problem: AlignmentProblem) -> np.ndarray:
+    """A good plan fast, for comparing options (capacity is measured, not enforced):
+
+    1. the LP relaxation over the ``CANDIDATES_PER_ITEM`` nearest territories per item, with
+       the balance bands elastic (``elastic_penalty``: any deviation beyond a band costs
+       more than every plan), so it always has a solution;
+    2. items the LP assigns whole are fixed; a MIP (same model, HiGHS) places the few
+       fractional ones, stopping within ``SCREEN_GAP`` (or ``SCREEN_MIP_SECONDS``; then the
+       LP rounding is kept);
+    3. ``improve``: cost descent that never widens a band excess or breaks the move cap.
+    """
+    problem = replace(problem, capacity=None)
+    cand = select_candidates(problem, CANDIDATES_PER_ITEM)
+    elastic = elastic_penalty(problem, cand)
+    lp = run_highs(problem, cand, integer=False, time_limit=SCREEN_LP_SECONDS, elastic=elastic)
+    if lp.values is None:
+        raise NoSolutionError(f"screening LP found no plan ({lp.status})")
+    whole = np.maximum.reduceat(lp.values, cand.start[:-1]) >= 1.0 - 1e-6
+    rest = replace(problem, locked=np.where(whole, lp.assignment, problem.locked))
+    mip = run_highs(rest, select_candidates(rest, CANDIDATES_PER_ITEM), integer=True,
+                    time_limit=SCREEN_MIP_SECONDS, relative_gap=SCREEN_GAP, elastic=elastic)
+    plan = mip.assignment if mip.assignment is not None else lp.assignment
+    return improve(problem, cand, plan)
+
+
+def _centre_weights(accounts: pd.DataFrame) -> np.ndarray:
+    """Workload (else potential, else 1) per account, floored at 1 % of its mean."""
+    for name in ("workload", "potential"):
+        values = np.clip(accounts[name].to_numpy(float), 0.0, None)
+        if values.sum() > 0:
+            return np.maximum(values, 0.01 * values.mean())
+    return np.ones(len(accounts))
+
+
+def territory_centres(dataset: Dataset, capacity_fte: float, vacancy_fte: float) -> pd.DataFrame:
+    """Per leaf territory: centre (first rep's home; a vacancy: workload-weighted centroid of
+    its current accounts, else of all), fte (Σ reps' fte; a vacancy ``vacancy_fte``) and
+    capacity_hours = fte × ``capacity_fte``."""
+    accounts = dataset.accounts
+    weight = _centre_weights(accounts)
     rows = []
-    meta = dataset.territories.set_index("territory_id")
     for tid in dataset.leaf_territories:
-        rep = dataset.rep_of(tid)
-        lat = None if rep is None else rep["home_lat"]
-        lon = None if rep is None else rep["home_lon"]
-        if lat is None or pd.isna(lat):
-            mine = dataset.accounts[dataset.accounts["current_territory"] == tid]
-            mine = mine if len(mine) else dataset.accounts
-            w = mine["potential"].to_numpy(float) + 1e-9
-            lat, lon = np.average(mine["lat"], weights=w), np.average(mine["lon"], weights=w)
-        rows.append({
-            "territory_id": tid, "parent_id": meta.at[tid, "parent_id"], "name": meta.at[tid, "name"],
-            "home_lat": float(lat), "home_lon": float(lon),
-            "rep_id": None if rep is None else rep["rep_id"],
-            "rep_name": None if rep is None else rep["name"],
-            "email": None if rep is None else rep["email"],
-            "fte": dataset.reps.loc[dataset.reps["territory_id"] == tid, "fte"].sum() or 1.0,
-            "capacity": np.nan if rep is None else rep["capacity"],
-        })
+        reps = dataset.reps[dataset.reps["territory_id"] == tid]
+        home = reps[["home_lat", "home_lon"]].to_numpy(float)[:1]
+        if len(home) and np.isfinite(home).all():
+            lat, lon = home[0]
+        else:
+            mine = (accounts["current_territory"] == tid).to_numpy()
+            mine = mine if mine.any() else np.ones(len(accounts), bool)
+            lat = np.average(accounts["lat"].to_numpy(float)[mine], weights=weight[mine])
+            lon = np.average(accounts["lon"].to_numpy(float)[mine], weights=weight[mine])
+        fte = float(reps["fte"].fillna(1.0).sum()) if len(reps) else vacancy_fte
+        rows.append({"territory_id": tid, "lat": lat, "lon": lon, "fte": fte,
+                     "capacity_hours": fte * capacity_fte})
     return pd.DataFrame(rows)
 
 
-def _try_evaluate(dataset: Dataset, alignment: AlignmentConfig, capacity_fte: float) -> Evaluation | str:
-    """``evaluate``, or the first line of the reason when the variant has no plan."""
-    try:
-        return evaluate(dataset, alignment, capacity_fte)
-    except (InfeasibleError, NoSolutionError) as error:
-        return str(error).splitlines()[0]
+def plan_kpis(dataset: Dataset, account_territory: np.ndarray, centres: pd.DataFrame,
+              metrics: list[str]) -> dict:
+    """KPIs of a plan (territory id per account) recomputed from the accounts; see the
+    module docstring."""
+    accounts = dataset.accounts
+    position = {t: i for i, t in enumerate(centres["territory_id"])}
+    t_index = np.array([position[t] for t in account_territory], dtype=np.int64)
+    k = len(centres)
+    fte = centres["fte"].to_numpy(float)
+    kpis = {}
+    for metric in metrics:
+        values = np.ones(len(accounts)) if metric == "accounts" else accounts[metric].to_numpy(float)
+        totals = np.bincount(t_index, weights=values, minlength=k)
+        targets = fte / fte.sum() * values.sum()
+        kpis[f"max_dev_{metric}"] = float(np.max(np.abs(totals / np.maximum(targets, 1e-12) - 1)))
+    travel = haversine_km(accounts["lat"].to_numpy(float), accounts["lon"].to_numpy(float),
+                          centres["lat"].to_numpy(float)[t_index],
+                          centres["lon"].to_numpy(float)[t_index])
+    workload = np.bincount(t_index, weights=accounts["workload"].to_numpy(float), minlength=k)
+    potential = np.bincount(t_index, weights=accounts["potential"].to_numpy(float), minlength=k)
+    capacity = centres["capacity_hours"].to_numpy(float)
+    over = np.maximum(workload - capacity, 0.0)
+    uncovered = potential * over / np.where(workload > 0, workload, 1.0)
+    current = accounts["current_territory"].to_numpy(object)
+    has_current = pd.notna(current) & np.isin(current, centres["territory_id"].to_numpy())
+    kpis.update({
+        "travel_km": float(travel.sum()),
+        "over_capacity_hours": float(over.sum()),
+        "territories_over_capacity": int((over > 1e-9).sum()),
+        "uncovered_potential": float(uncovered.sum()),
+        "moved_accounts": int((has_current & (current != account_territory)).sum()),
+    })
+    return kpis
 
 
-def size_headcount(scenario: Scenario, counts: Iterable[int], *, capacity_hours: float | None = None,
-                   time_limit: float = 10.0, progress: Progress | None = None) -> pd.DataFrame:
-    """The sizing curve: for each headcount, a re-optimised green-field plan's KPIs.
+def evaluate(dataset: Dataset, alignment: AlignmentConfig, capacity_fte: float) -> Evaluation:
+    """Screen-optimise a variant (``screen_plan``) and measure it (``plan_kpis``)."""
+    problem = build_problem(screening_dataset(dataset, alignment), alignment)
+    items = screen_plan(problem)
+    account_territory = np.empty(len(dataset.accounts), dtype=object)
+    for item, rows in enumerate(problem.item_accounts):
+        account_territory[rows] = problem.territory_ids[items[item]]
+    centres = territory_centres(dataset, capacity_fte, alignment.vacancy_fte)
+    kpis = plan_kpis(dataset, account_territory, centres, problem.metric_names)
+    kpis["territories"] = problem.n_territories
+    return Evaluation(kpis, account_territory, centres)
 
-    Returns one row per headcount with the KPIs of the module docstring and a
-    ``within_capacity`` flag; ``smallest_within_capacity`` reads the answer off it.
-    """
-    dataset = load_dataset(scenario)
-    alignment = screening_alignment(scenario.alignment, dataset, time_limit, keep_moves=False)
+
+def capacity_per_fte(dataset: Dataset, capacity_hours: float | None) -> float:
+    """Workload hours one FTE can cover: given, else the reps' median capacity, else 1600."""
+    if capacity_hours is not None:
+        if not capacity_hours > 0:
+            raise InputError([InputIssue("options", "a positive number of hours per FTE",
+                                         column="capacity", value=str(capacity_hours))])
+        return float(capacity_hours)
+    given = pd.to_numeric(dataset.reps["capacity"], errors="coerce").dropna()
+    given = given[given > 0]
+    return float(given.median()) if len(given) else DEFAULT_CAPACITY_HOURS
+
+
+# ---------------------------------------------------------------------------- sizing
+
+def sizing_runs(scenario: Scenario, counts: Iterable[int], *, capacity_hours: float | None = None,
+                dataset: Dataset | None = None, progress: Progress | None = None
+                ) -> list[tuple[int, Evaluation]]:
+    """A green-field plan per headcount (``homes_for_headcount`` with the scenario's seed,
+    screened without a move cap), with its evaluation."""
+    dataset = dataset if dataset is not None else load_dataset(scenario)
+    alignment = screening_alignment(scenario.alignment, keep_moves=False)
     capacity = capacity_per_fte(dataset, capacity_hours)
-    rows = []
+    counts = list(counts)
+    bad = [c for c in counts if not 1 <= c <= len(dataset.accounts)]
+    if bad or not counts:
+        raise InputError([InputIssue("options", f"headcounts between 1 and {len(dataset.accounts)}",
+                                     column="headcount", value=str(bad[0] if bad else "none"))])
+    runs = []
     for headcount in counts:
-        if headcount < 1 or headcount > len(dataset.accounts):
-            raise InputError([InputIssue("size", f"a headcount between 1 and {len(dataset.accounts)}",
-                                         column="headcount", value=str(headcount))])
         if progress:
             progress("size", {"headcount": headcount})
-        variant = with_territories(dataset, homes_for_headcount(dataset, headcount, scenario.alignment.seed),
-                                   keep_current=False)
-        outcome = _try_evaluate(variant, alignment, capacity)
-        row = {"headcount": headcount, "capacity_per_fte": capacity}
-        row.update(outcome.kpis if isinstance(outcome, Evaluation) else {"status": "FAILED", "error": outcome})
-        rows.append(row)
-    curve = pd.DataFrame(rows)
-    curve["within_capacity"] = curve.get("over_capacity_hours", pd.Series(np.nan)).fillna(np.inf) <= 1e-6
+        homes = homes_for_headcount(dataset, headcount, scenario.alignment.seed)
+        variant = with_territories(dataset, homes, keep_current=False)
+        runs.append((headcount, evaluate(variant, alignment, capacity)))
+    return runs
+
+
+def sizing_curve(runs: list[tuple[int, Evaluation]], total_workload: float,
+                 capacity_fte: float) -> pd.DataFrame:
+    """One row per headcount: KPIs, ``within_capacity`` (no territory over capacity) and
+    ``capacity_lower_bound`` = ⌈total workload / hours per FTE⌉, below which no plan fits."""
+    curve = pd.DataFrame([{"headcount": h, "capacity_per_fte": capacity_fte, **e.kpis}
+                          for h, e in runs])
+    curve["within_capacity"] = curve["territories_over_capacity"] == 0
+    curve["capacity_lower_bound"] = int(np.ceil(total_workload / capacity_fte - 1e-9))
     return curve
 
 
+def size_headcount(scenario: Scenario, counts: Iterable[int], *, capacity_hours: float | None = None,
+                   progress: Progress | None = None, time_limit: float | None = None) -> pd.DataFrame:
+    """The sizing curve of the scenario for each headcount in ``counts`` (``sizing_curve``).
+
+    ``time_limit`` is accepted for the CLI's option and unused: screening is not time-limited.
+    """
+    dataset = load_dataset(scenario)
+    runs = sizing_runs(scenario, counts, capacity_hours=capacity_hours, dataset=dataset,
+                       progress=progress)
+    return sizing_curve(runs, float(dataset.accounts["workload"].sum()),
+                        capacity_per_fte(dataset, capacity_hours))
+
+
 def smallest_within_capacity(curve: pd.DataFrame) -> int | None:
-    """The smallest headcount whose plan keeps every territory within capacity."""
+    """The smallest headcount whose plan keeps every territory within capacity, or None."""
     fits = curve.loc[curve["within_capacity"], "headcount"]
     return int(fits.min()) if len(fits) else None
 
 
+# ---------------------------------------------------------------------------- hire / retire
+
 @dataclass
 class Ranking:
-    """Options ranked by marginal value (hire) or least harm (retire), with the baseline."""
+    """Options ranked best first (``score`` ascending), the baseline KPIs, and the variant
+    dataset of the best option (re-optimise it with ``reoptimise``)."""
 
     baseline: dict
     table: pd.DataFrame
     best_dataset: Dataset | None
+    evaluations: dict[str, Evaluation]
 
 
-def _deltas(row: dict, baseline: dict, metrics: list[str]) -> dict:
-    out = {f"delta_{k}": row[k] - baseline[k] for k in
-           [*(f"max_dev_{m}" for m in metrics), "travel_km", "over_capacity_hours", "uncovered_potential"]}
-    # one score: over-capacity share + worst balance deviation + travel share, each as a change
-    out["score"] = (
-        out["delta_over_capacity_hours"] / max(baseline["over_capacity_hours"] + 1.0, 1.0)
-        + max((out[f"delta_max_dev_{m}"] for m in metrics), default=0.0)
-        + out["delta_travel_km"] / max(baseline["travel_km"], 1.0)
-    )
-    return out
+def score_change(kpis: dict, baseline: dict, metrics: list[str], total_workload: float) -> dict:
+    """``delta_*`` = option − baseline per KPI, and one ``score`` (lower is better):
+    Δ over-capacity hours / total workload + Σ_m Δ max deviation_m + Δ travel / baseline travel.
+    Each term is a fraction, so a drop of 1 % of travel weighs as much as 1 point of balance."""
+    deltas = {f"delta_{name}": kpis[name] - baseline[name]
+              for name in [*(f"max_dev_{m}" for m in metrics), *KPI_DELTAS]}
+    deltas["score"] = (deltas["delta_over_capacity_hours"] / max(total_workload, 1e-9)
+                       + sum(deltas[f"delta_max_dev_{m}"] for m in metrics)
+                       + deltas["delta_travel_km"] / max(baseline["travel_km"], 1e-9))
+    return deltas
+
+
+def _rank(options: list[tuple[str, dict, Dataset]], baseline: Evaluation, metrics: list[str],
+          alignment: AlignmentConfig, capacity: float, id_column: str, top: int | None,
+          progress: Progress | None, step: str) -> Ranking:
+    """Evaluate every (id, descriptive columns, variant) option and rank by ``score``."""
+    total_workload = float(next(iter(options))[2].accounts["workload"].sum()) if options else 0.0
+    rows, evaluations, variants = [], {}, {}
+    for option_id, columns, variant in options:
+        if progress:
+            progress(step, {id_column: option_id})
+        outcome = evaluate(variant, alignment, capacity)
+        evaluations[option_id], variants[option_id] = outcome, variant
+        rows.append({id_column: option_id, **columns, **outcome.kpis,
+                     **score_change(outcome.kpis, baseline.kpis, metrics, total_workload)})
+    table = pd.DataFrame(rows).sort_values(["score", id_column], kind="stable").reset_index(drop=True)
+    if top is not None:
+        table = table.head(top)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    best = variants[table.at[0, id_column]] if len(table) else None
+    return Ranking(baseline.kpis, table, best, evaluations)
 
 
 def rank_hires(scenario: Scenario, *, candidates: pd.DataFrame | None = None, top: int = 10,
-               screen: int = 20, capacity_hours: float | None = None, time_limit: float = 10.0,
-               progress: Progress | None = None) -> Ranking:
-    """Marginal value of adding one rep at each candidate home base, best first.
+               screen: int = 20, capacity_hours: float | None = None,
+               dataset: Dataset | None = None, progress: Progress | None = None,
+               time_limit: float | None = None) -> Ranking:
+    """Marginal value of one more rep at each candidate home base, best first.
 
-    Candidates: ``candidates`` (candidate_id, lat, lon[, name]) or the ``screen`` most
-    populous population centres at least 50 km from every current rep home. Each is
-    evaluated by re-optimising the current plan plus a new territory there (moves
-    measured from the current alignment); ``score`` < 0 means the hire helps.
+    Candidates: ``candidates`` (candidate_id, lat, lon[, name]; checked by
+    ``validate_candidates``) or the ``screen`` most populous population centres at least
+    50 km from each other and from every current rep. Each option is the current plan plus
+    a new territory there (under the parent of the nearest rep's territory), re-optimised
+    under the scenario's move cap; the baseline is the current territories re-optimised the
+    same way. ``score`` < 0 means the hire helps. ``time_limit`` is unused (see
+    ``size_headcount``).
     """
-    dataset = load_dataset(scenario)
-    alignment = screening_alignment(scenario.alignment, dataset, time_limit, keep_moves=True)
+    dataset = dataset if dataset is not None else load_dataset(scenario)
+    alignment = screening_alignment(scenario.alignment, keep_moves=True)
     capacity = capacity_per_fte(dataset, capacity_hours)
-    homes = _current_homes(dataset)
+    homes = current_homes(dataset)
     if candidates is None:
-        candidates = candidate_bases(dataset, exclude=homes[["home_lat", "home_lon"]].to_numpy(), limit=screen)
-    baseline = evaluate(with_territories(dataset, homes, keep_current=True), alignment, capacity).kpis
-    rows, variants = [], {}
-    for cand in candidates.itertuples(index=False):
-        if progress:
-            progress("hire", {"candidate": cand.candidate_id})
-        nearest = int(np.argmin(haversine_km(cand.lat, cand.lon, homes["home_lat"].to_numpy(), homes["home_lon"].to_numpy())))
-        new = {"territory_id": f"{NEW_PREFIX}-{cand.candidate_id}", "parent_id": homes.at[nearest, "parent_id"],
-               "name": f"New: {getattr(cand, 'name', cand.candidate_id)}", "home_lat": cand.lat,
-               "home_lon": cand.lon, "fte": 1.0, "capacity": np.nan}
-        variant = with_territories(dataset, pd.concat([homes, pd.DataFrame([new])], ignore_index=True),
+        candidates = candidate_bases(dataset, exclude=homes[["home_lat", "home_lon"]].to_numpy(float),
+                                     limit=screen)
+    else:
+        candidates = validate_candidates(candidates)
+    baseline = evaluate(with_territories(dataset, homes, keep_current=True), alignment, capacity)
+    parents = _parents_near(dataset, candidates["lat"].to_numpy(float),
+                            candidates["lon"].to_numpy(float))
+    options = []
+    for cand, parent in zip(candidates.itertuples(index=False), parents):
+        new = pd.DataFrame([{"territory_id": f"{NEW_PREFIX}-{cand.candidate_id}", "parent_id": parent,
+                             "name": f"New: {cand.name}", "home_lat": cand.lat, "home_lon": cand.lon,
+                             "fte": 1.0}])
+        variant = with_territories(dataset, pd.concat([homes, new], ignore_index=True),
                                    keep_current=True)
-        outcome = _try_evaluate(variant, alignment, capacity)
-        row = {"candidate_id": cand.candidate_id, "name": getattr(cand, "name", cand.candidate_id),
-               "lat": cand.lat, "lon": cand.lon}
-        if isinstance(outcome, Evaluation):
-            row.update(outcome.kpis)
-            row.update(_deltas(outcome.kpis, baseline, outcome.problem.metric_names))
-            variants[cand.candidate_id] = variant
-        else:
-            row.update(status="FAILED", error=outcome, score=np.inf)
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values(["score", "candidate_id"]).head(top).reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    best = variants.get(table.at[0, "candidate_id"]) if len(table) else None
-    return Ranking(baseline, table, best)
+        options.append((cand.candidate_id, {"name": cand.name, "lat": cand.lat, "lon": cand.lon},
+                        variant))
+    metrics = [rule.metric for rule in alignment.balance]
+    return _rank(options, baseline, metrics, alignment, capacity, "candidate_id", top, progress,
+                 "hire")
 
 
-def rank_retirements(scenario: Scenario, *, capacity_hours: float | None = None, time_limit: float = 10.0,
-                     progress: Progress | None = None) -> Ranking:
-    """Harm of absorbing each territory into its neighbours (attrition), least harm first."""
-    dataset = load_dataset(scenario)
-    alignment = screening_alignment(scenario.alignment, dataset, time_limit, keep_moves=False)
+def rank_retirements(scenario: Scenario, *, capacity_hours: float | None = None,
+                     dataset: Dataset | None = None, progress: Progress | None = None,
+                     time_limit: float | None = None) -> Ranking:
+    """Harm of absorbing each territory into the others (attrition), least harm first.
+
+    Each option drops one leaf territory (its rep leaves; its accounts lose their current
+    territory, so absorbing them does not count against the move cap) and re-optimises the
+    rest under the scenario's move cap; the baseline is the current territories re-optimised
+    the same way. ``time_limit`` is unused (see ``size_headcount``).
+    """
+    dataset = dataset if dataset is not None else load_dataset(scenario)
+    alignment = screening_alignment(scenario.alignment, keep_moves=True)
     capacity = capacity_per_fte(dataset, capacity_hours)
-    homes = _current_homes(dataset)
-    baseline = evaluate(with_territories(dataset, homes, keep_current=True), alignment, capacity).kpis
-    rows, variants = [], {}
-    for position, tid in enumerate(homes["territory_id"]):
-        if progress:
-            progress("retire", {"territory": tid})
-        variant = with_territories(dataset, homes.drop(index=position).reset_index(drop=True), keep_current=True)
-        outcome = _try_evaluate(variant, alignment, capacity)
-        row = {"territory_id": tid, "rep_id": homes.at[position, "rep_id"]}
-        if isinstance(outcome, Evaluation):
-            row.update(outcome.kpis)
-            row.update(_deltas(outcome.kpis, baseline, outcome.problem.metric_names))
-            variants[tid] = variant
-        else:
-            row.update(status="FAILED", error=outcome, score=np.inf)
-        rows.append(row)
-    table = pd.DataFrame(rows).sort_values(["score", "territory_id"]).reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    best = variants.get(table.at[0, "territory_id"]) if len(table) else None
-    return Ranking(baseline, table, best)
+    homes = current_homes(dataset)
+    if len(homes) < 2:
+        raise InputError([InputIssue("territories", "at least two leaf territories to retire one",
+                                     column="territory_id")])
+    baseline = evaluate(with_territories(dataset, homes, keep_current=True), alignment, capacity)
+    options = [(tid, {"rep_id": homes.at[i, "rep_id"]},
+                with_territories(dataset, homes.drop(index=i).reset_index(drop=True),
+                                 keep_current=True))
+               for i, tid in enumerate(homes["territory_id"])]
+    metrics = [rule.metric for rule in alignment.balance]
+    return _rank(options, baseline, metrics, alignment, capacity, "territory_id", None, progress,
+                 "retire")
+
+
+def reoptimise(scenario: Scenario, dataset: Dataset, label: str, *,
+               time_limit: float | None = None, progress: Progress | None = None) -> Result:
+    """The chosen option's plan at the scenario's own settings (``run_scenario``), renamed
+    ``<scenario>-<label>``; ``time_limit`` overrides the scenario's when given."""
+    from territory_opt.scenarios.runner import run_scenario
+
+    update = {"name": f"{scenario.name}-{label}"}
+    if time_limit is not None:
+        update["alignment"] = scenario.alignment.model_copy(update={"time_limit": time_limit})
+    return run_scenario(scenario.model_copy(update=update), dataset=dataset, progress=progress)
 
 
 def write_sizing_plot(curve: pd.DataFrame, path) -> str:
-    """The sizing curve as a PNG: worst balance deviation and over-capacity hours by headcount."""
+    """The sizing curve as a PNG: worst balance deviation (%) and workload over capacity
+    (hours) by headcount, with the capacity lower bound marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -403,15 +636,18 @@ def write_sizing_plot(curve: pd.DataFrame, path) -> str:
 
     fig, left = plt.subplots(figsize=(8, 4.5))
     for column in [c for c in curve.columns if c.startswith("max_dev_")]:
-        left.plot(curve["headcount"], 100 * curve[column], marker="o", label=column.replace("max_dev_", "max |dev| "))
+        left.plot(curve["headcount"], 100 * curve[column], marker="o",
+                  label=column.replace("max_dev_", "max |dev| "))
     left.set_xlabel("headcount (territories)")
     left.set_ylabel("worst deviation from target (%)")
     right = left.twinx()
-    right.bar(curve["headcount"], curve.get("over_capacity_hours", 0), alpha=0.25, color="tab:red",
+    right.bar(curve["headcount"], curve["over_capacity_hours"], alpha=0.25, color="tab:red",
               label="workload over capacity (h)")
     right.set_ylabel("workload over capacity (hours)")
-    lines = left.get_legend_handles_labels()
-    bars = right.get_legend_handles_labels()
+    bound = int(curve["capacity_lower_bound"].iloc[0])
+    if curve["headcount"].min() <= bound <= curve["headcount"].max():
+        left.axvline(bound, color="grey", linestyle="--", label=f"capacity bound ({bound})")
+    lines, bars = left.get_legend_handles_labels(), right.get_legend_handles_labels()
     left.legend(lines[0] + bars[0], lines[1] + bars[1], loc="upper right")
     left.set_title("Sizing curve")
     fig.tight_layout()
