@@ -26,14 +26,16 @@ from territory_opt.errors import InfeasibleError, NoSolutionError
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers import explain
 from territory_opt.solvers.assignment_cpsat import run_cpsat
-from territory_opt.solvers.assignment_highs import EngineResult, run_highs
+from territory_opt.solvers.assignment_highs import EngineResult, elastic_penalty, run_highs
 from territory_opt.solvers.assignment_model import (
     DEFAULT_CANDIDATES, Candidates, Multipliers, allowed_pairs, dual_ascent, lagrangian_bound, objective, price_pairs,
     relative_gap, select_candidates)
 from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
 
-PRICING_ROUNDS = 4
+PRICING_ROUNDS = 4  # LP re-solves to tighten the bound once the LP needs no slack
+MAX_LP_SOLVES = 12   # including re-solves that price in pairs a slack-using LP lacked
+COMPLETE_MAX_PAIRS = 3_000_000  # beyond this, do not fall back to every allowed pair
 LP_SHARE = 0.6      # the LP phase starts no new LP solve expected to end past this share
 DUAL_SHARE = 0.1    # share of the time limit for the subgradient bound improvement
 DUAL_ITERATIONS = 200
@@ -50,33 +52,41 @@ def choose_engine(problem: AlignmentProblem, options: SolveOptions) -> str:
 
 def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions,
               deadline: float) -> tuple[EngineResult, Candidates, float, Multipliers, int]:
-    """LP relaxation with column generation: after each LP, pairs whose Lagrangian cost beats
-    their item's best candidate join the candidates; the LP is re-solved while another solve
-    fits before ``deadline`` (always, in deterministic mode). Returns the last LP, the
-    candidates, the best global bound and its multipliers, and the number of LP solves."""
+    """Elastic LP relaxation with column generation: hard rows get heavily penalised slack
+    (so the restricted LP is never infeasible); after each LP, pairs whose Lagrangian cost
+    beats their item's best candidate join the candidates. The LP is re-solved while slack is
+    used, or while another solve fits before ``deadline`` (always, in deterministic mode).
+    Returns the last LP (status INFEASIBLE if it still needs slack), the candidates, the best
+    global bound and its multipliers, and the number of LP solves."""
     k, m = problem.targets.shape
     best = Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
     best_bound = lagrangian_bound(problem, best)[0]  # zero multipliers: Σ_i min_t cost
+    elastic = elastic_penalty(problem, cand)
     rounds, lp = 0, None
-    for rounds in range(1, PRICING_ROUNDS + 2):
+    for rounds in range(1, MAX_LP_SOLVES + 1):
         began = time.monotonic()
         budget = 10 * options.time_limit if options.deterministic else \
             max(deadline - began, 0.5)
-        lp = run_highs(problem, cand, integer=False, time_limit=budget, seed=options.seed)
+        lp = run_highs(problem, cand, integer=False, time_limit=budget, seed=options.seed,
+                       basis=lp.basis if lp is not None else None, elastic=elastic)
         if lp.multipliers is None:
             break
-        bound, reduced = lagrangian_bound(problem, lp.multipliers)
-        if bound > best_bound:
-            best_bound, best = bound, lp.multipliers
-        if cand.complete or lp.status != "OPTIMAL":
+        needs_slack = lp.stats.get("elastic_excess", 0.0) > 1e-7
+        if needs_slack:
+            lp.status = "INFEASIBLE"
+        else:
+            bound, _ = lagrangian_bound(problem, lp.multipliers)
+            if bound > best_bound:
+                best_bound, best = bound, lp.multipliers
+        if cand.complete or lp.multipliers is None:
             break
-        priced = price_pairs(cand, reduced)
+        priced = price_pairs(problem, cand, lp.multipliers)
         if priced is None:
             break
         cand = priced
         took = time.monotonic() - began
-        if rounds > PRICING_ROUNDS or (not options.deterministic
-                                       and time.monotonic() + 1.5 * took > deadline):
+        if not needs_slack and (rounds > PRICING_ROUNDS or (
+                not options.deterministic and time.monotonic() + 1.5 * took > deadline)):
             break
     return lp, cand, best_bound, best, rounds
 
@@ -95,6 +105,16 @@ def _engine_run(engine: str, problem: AlignmentProblem, cand: Candidates, hint, 
 
 def _complete(problem: AlignmentProblem) -> Candidates:
     return Candidates.from_mask(allowed_pairs(problem), True, problem.n_territories)
+
+
+def _check_complete_fits(problem: AlignmentProblem, per_item: int) -> None:
+    """Refuse (NoSolutionError) to build a model over every pair when it would be too large."""
+    pairs = int(allowed_pairs(problem).sum())
+    if pairs > COMPLETE_MAX_PAIRS:
+        raise NoSolutionError(
+            f"no feasible plan among each item's {per_item} nearest territories (plus priced-in "
+            f"pairs), and the model over all {pairs:,} allowed pairs is too large to prove "
+            f"infeasibility; raise alignment.candidates or loosen tolerances")
 
 
 def _infeasible(problem: AlignmentProblem, deadline: float) -> InfeasibleError:
@@ -116,6 +136,7 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
     lp, cand, global_bound, multipliers, rounds = _lp_phase(
         problem, cand, options, started + LP_SHARE * options.time_limit)
     if lp.status == "INFEASIBLE" and not cand.complete:
+        _check_complete_fits(problem, per_item)
         notes.append("the nearest-candidate model was infeasible; retried with every pair")
         cand = _complete(problem)
         lp, cand, global_bound, multipliers, rounds = _lp_phase(problem, cand, options, deadline)
@@ -140,6 +161,7 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
         remaining = max(deadline - time.monotonic(), 1.0)
         result = _engine_run(engine, problem, cand, start, options, remaining)
         if result.status == "INFEASIBLE" and not cand.complete:
+            _check_complete_fits(problem, per_item)
             notes.append("the nearest-candidate model was infeasible; retried with every pair")
             cand = _complete(problem)
             result = _engine_run(engine, problem, cand, start if start_feasible else None,

@@ -25,6 +25,8 @@ from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers.assignment_model import Candidates, Multipliers, pair_costs
 
 _FEASIBLE = 2  # SolutionStatusProto.SOLUTION_STATUS_FEASIBLE
+_AT_LOWER = 2  # BasisStatusProto.BASIS_STATUS_AT_LOWER_BOUND
+ELASTIC_FACTOR = 10.0
 _REASON = result_pb2.TerminationReasonProto
 
 
@@ -43,6 +45,17 @@ class EngineResult:
     values: np.ndarray | None = None
     multipliers: Multipliers | None = None
     stats: dict = field(default_factory=dict)
+    basis: LpBasis | None = None
+
+
+@dataclass
+class LpBasis:
+    """An LP basis keyed by candidate pair, to warm-start the LP after pricing adds pairs."""
+
+    pair_key: np.ndarray      # item * k + terr of each pair column
+    pair_status: np.ndarray   # BasisStatusProto value per pair column
+    other_status: np.ndarray  # the soft deviation columns, in proto order
+    row_status: np.ndarray
 
 
 @dataclass
@@ -61,12 +74,24 @@ def _extend(repeated, values) -> None:
     repeated.extend(np.asarray(values).tolist())
 
 
-def build_proto(problem: AlignmentProblem, cand: Candidates, integer: bool
-                ) -> tuple[model_pb2.ModelProto, _Rows, int]:
-    """The model proto, its row layout, and the number of columns."""
+def elastic_penalty(problem: AlignmentProblem, cand: Candidates) -> float:
+    """Penalty per unit of fractional deviation for hard rows made elastic in the LP:
+    ``ELASTIC_FACTOR`` × Σ_i (the item's most expensive candidate), so any deviation costs
+    more than every candidate plan."""
+    costs = pair_costs(problem)[cand.item, cand.terr]
+    worst = np.maximum.reduceat(costs, cand.start[:-1]) if cand.size else np.zeros(0)
+    return ELASTIC_FACTOR * max(float(np.abs(worst).sum()), 1.0)
+
+
+def build_proto(problem: AlignmentProblem, cand: Candidates, integer: bool,
+                elastic: float | None = None) -> tuple[model_pb2.ModelProto, _Rows, int]:
+    """The model proto, its row layout, and the number of columns. With ``elastic``, hard
+    balance rows get penalised over/under columns like soft ones (penalty ``elastic``), so a
+    restricted LP is never infeasible and its duals can price in the pairs it lacks."""
     n, k = problem.n_items, problem.n_territories
     weights = np.asarray(problem.weights, float)
-    soft = np.flatnonzero(np.asarray(problem.soft, bool))
+    penalty = np.where(problem.soft, problem.soft_penalty, elastic or 0.0)
+    soft = np.flatnonzero(np.asarray(problem.soft, bool) | (elastic is not None))
     n_pairs = cand.size
     n_cols = n_pairs + 2 * k * len(soft)
     proto = model_pb2.ModelProto()
@@ -80,7 +105,7 @@ def build_proto(problem: AlignmentProblem, cand: Candidates, integer: bool
     var.names.extend([""] * n_cols)
     coefficients = np.concatenate([
         pair_costs(problem)[cand.item, cand.terr],
-        *[np.tile(problem.soft_penalty[m] / np.maximum(problem.targets[:, m], 1e-12), 2)
+        *[np.tile(penalty[m] / np.maximum(problem.targets[:, m], 1e-12), 2)
           for m in soft]])
     proto.objective.maximize = False
     _extend(proto.objective.linear_coefficients.ids, np.arange(n_cols))
@@ -198,11 +223,29 @@ def _status(reason: int, has_solution: bool) -> str:
     return "FEASIBLE" if has_solution else "UNKNOWN"
 
 
+def _initial_basis(model_params, basis: LpBasis, cand: Candidates, n_rows: int) -> None:
+    """Old columns keep their status; priced-in pairs start non-basic at zero."""
+    key = cand.item * cand.n_territories + cand.terr
+    status = np.full(cand.size, _AT_LOWER)
+    where = np.searchsorted(basis.pair_key, key)
+    where = np.clip(where, 0, len(basis.pair_key) - 1)
+    known = basis.pair_key[where] == key
+    status[known] = basis.pair_status[where[known]]
+    columns = np.concatenate([status, basis.other_status])
+    target = model_params.initial_basis
+    _extend(target.variable_status.ids, np.arange(len(columns)))
+    _extend(target.variable_status.values, columns)
+    _extend(target.constraint_status.ids, np.arange(n_rows))
+    _extend(target.constraint_status.values, basis.row_status)
+
+
 def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, time_limit: float,
-              relative_gap: float = 1e-4, seed: int = 0,
-              hint: np.ndarray | None = None) -> EngineResult:
-    """Solve the restricted model with HiGHS; LP (``integer=False``) also returns duals."""
-    proto, layout, n_cols = build_proto(problem, cand, integer)
+              relative_gap: float = 1e-4, seed: int = 0, hint: np.ndarray | None = None,
+              basis: LpBasis | None = None, elastic: float | None = None) -> EngineResult:
+    """Solve the restricted model with HiGHS; LP (``integer=False``) also returns duals and a
+    basis (pass it back as ``basis`` to warm-start the next LP over more pairs). ``elastic``:
+    see ``build_proto``; ``stats["elastic_excess"]`` is then the total slack used."""
+    proto, layout, n_cols = build_proto(problem, cand, integer, elastic)
     params = mathopt.SolveParameters(
         time_limit=datetime.timedelta(seconds=max(time_limit, 0.05)),
         relative_gap_tolerance=relative_gap, random_seed=seed, enable_output=True)
@@ -214,6 +257,9 @@ def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, tim
         solution_hint = model_params.solution_hints.add()
         _extend(solution_hint.variable_values.ids, np.arange(n_cols))
         _extend(solution_hint.variable_values.values, values)
+    n_rows = len(proto.linear_constraints.ids)
+    if basis is not None and not integer and len(basis.row_status) == n_rows:
+        _initial_basis(model_params, basis, cand, n_rows)
     lines: list[str] = []
     try:
         raw = mathopt_solver.solve(proto, mathopt.SolverType.HIGHS.value,
@@ -240,10 +286,29 @@ def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, tim
     sparse = solution.primal_solution.variable_values
     values[np.asarray(sparse.ids, dtype=np.int64)] = np.asarray(sparse.values, float)
     out.assignment = _assignment_from(values[:cand.size], cand, problem.n_items)
+    if elastic is not None:
+        hard = ~np.asarray(problem.soft, bool)
+        slack = values[cand.size:].reshape(-1, 2, problem.n_territories)  # metric: over, under
+        used = sum(float(slack[m].sum() / max(problem.targets[:, m].mean(), 1e-12))
+                   for m in range(len(hard)) if hard[m])
+        out.stats["elastic_excess"] = used
     if not integer:
         out.values = values[:cand.size]
         duals = np.zeros(len(proto.linear_constraints.ids))
         dual = solution.dual_solution.dual_values
         duals[np.asarray(dual.ids, dtype=np.int64)] = np.asarray(dual.values, float)
         out.multipliers = _multipliers(problem, layout, duals)
+        if solution.HasField("basis"):
+            out.basis = _basis_of(solution.basis, cand, n_cols, n_rows)
     return out
+
+
+def _basis_of(proto_basis, cand: Candidates, n_cols: int, n_rows: int) -> LpBasis:
+    columns = np.full(n_cols, _AT_LOWER)
+    columns[np.asarray(proto_basis.variable_status.ids, np.int64)] = np.asarray(
+        proto_basis.variable_status.values)
+    rows = np.full(n_rows, _AT_LOWER)
+    rows[np.asarray(proto_basis.constraint_status.ids, np.int64)] = np.asarray(
+        proto_basis.constraint_status.values)
+    return LpBasis(cand.item * cand.n_territories + cand.terr, columns[:cand.size],
+                   columns[cand.size:], rows)

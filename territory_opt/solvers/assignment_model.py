@@ -17,7 +17,7 @@ import numpy as np
 from territory_opt.problem import AlignmentProblem
 
 DEFAULT_CANDIDATES = 12
-REACH_MARGIN = 1.5  # each territory's candidates must be able to reach 1.5 × its upper bound
+REACH_MARGIN = 3.0  # each territory's candidates must be able to reach 3 × its upper bound
 
 
 def allowed_pairs(problem: AlignmentProblem) -> np.ndarray:
@@ -78,37 +78,40 @@ class Candidates:
         return np.where(key[pos] == query, pos, -1) if len(key) else np.full(query.shape, -1)
 
 
-def select_candidates(problem: AlignmentProblem, per_item: int | None,
-                      ranking: np.ndarray | None = None) -> Candidates:
+def select_candidates(problem: AlignmentProblem, per_item: int | None) -> Candidates:
     """The ``per_item`` nearest allowed territories of every item, plus its current one,
     plus nearest extra items for any territory whose candidates could not reach
     ``REACH_MARGIN × upper`` of a hard metric (or its lower bound, when that is all there is).
 
-    Nearest = lowest ``ranking`` (e.g. Lagrangian costs), else lowest cost (distance when the
-    cost is flat). ``per_item=None`` or ≥ k keeps all.
+    Nearest = lowest cost (distance when the cost is flat). ``per_item=None`` or ≥ k keeps all.
     """
     allowed = allowed_pairs(problem)
     n, k = allowed.shape
     if per_item is None or per_item >= k:
         return Candidates.from_mask(allowed, True, k)
-    key = pair_costs(problem) if ranking is None else ranking
-    if np.ptp(key[np.isfinite(key)]) == 0:
-        key = np.asarray(problem.distance_km, float)
-    key = np.where(allowed, key, np.inf)
-    nearest = np.argpartition(key, per_item - 1, axis=1)[:, :per_item]
+    costs = pair_costs(problem)
+    flat = np.ptp(costs) == 0
+    key_source = np.asarray(problem.distance_km, float) if flat else costs
     mask = np.zeros((n, k), bool)
-    np.put_along_axis(mask, nearest, True, axis=1)
+    for first in range(0, n, CHUNK_ROWS):
+        rows = slice(first, min(first + CHUNK_ROWS, n))
+        key = np.where(allowed[rows], key_source[rows], np.inf)
+        nearest = np.argpartition(key, per_item - 1, axis=1)[:, :per_item]
+        np.put_along_axis(mask[rows], nearest, True, axis=1)
     rows = np.flatnonzero(problem.current >= 0)
     mask[rows, problem.current[rows]] = True
     mask &= allowed
     hard = ~np.asarray(problem.soft, bool)
     weights = np.asarray(problem.weights, float)[:, hard]
-    full_reach = allowed.T.astype(float) @ weights
-    need = np.minimum(full_reach, REACH_MARGIN * problem.upper[:, hard])
-    reach = mask.T.astype(float) @ weights
+    def reach_of(pairs: np.ndarray) -> np.ndarray:
+        return np.stack([weights[:, m] @ pairs for m in range(weights.shape[1])], axis=1) \
+            if weights.shape[1] else np.zeros((k, 0))
+
+    need = np.minimum(reach_of(allowed), REACH_MARGIN * problem.upper[:, hard])
+    reach = reach_of(mask)
     for t in np.flatnonzero((reach < need - 1e-9).any(axis=1)):
         pool = np.flatnonzero(allowed[:, t] & ~mask[:, t])
-        order = pool[np.argsort(key[pool, t], kind="stable")]
+        order = pool[np.argsort(key_source[pool, t], kind="stable")]
         gained = reach[t] + np.cumsum(weights[order], axis=0)
         short = (gained < need[t] - 1e-9).any(axis=1)
         take = int(np.argmin(short)) + 1 if not short.all() else len(order)
@@ -172,6 +175,60 @@ class Multipliers:
     move: float
 
 
+CHUNK_ROWS = 8192  # items per block when sweeping (n, k) Lagrangian costs (memory bound)
+
+
+def _lagrangian_costs(problem: AlignmentProblem, multipliers: Multipliers):
+    """Clipped multipliers' per-pair charge pieces, the constant term, and a block function
+    returning the (rows, k) Lagrangian costs (inf where not allowed)."""
+    weights = np.asarray(problem.weights, float)
+    up, lo = multipliers.upper.copy(), multipliers.lower.copy()
+    soft = np.asarray(problem.soft, bool)
+    if soft.any():
+        per_unit = problem.soft_penalty[None, :] / np.maximum(problem.targets, 1e-12)
+        up[:, soft] = np.minimum(up[:, soft], per_unit[:, soft])
+        lo[:, soft] = np.minimum(lo[:, soft], per_unit[:, soft])
+    constant = float(-(up * problem.upper).sum() + (lo * problem.lower).sum())
+    cap = None
+    if problem.capacity is not None and problem.workload is not None:
+        cap = np.where(np.isfinite(problem.capacity), multipliers.capacity, 0.0)
+        constant -= float((cap * np.nan_to_num(problem.capacity)).sum())
+    move = multipliers.move if problem.max_moved is not None else 0.0
+    if move > 0:
+        constant -= move * problem.max_moved
+    base = np.asarray(problem.cost, float)
+    eligible = None if problem.eligible is None else np.asarray(problem.eligible, bool)
+
+    def block(rows: slice) -> np.ndarray:
+        reduced = base[rows] + weights[rows] @ (up - lo).T
+        count = reduced.shape[0]
+        index = np.arange(count)
+        current = problem.current[rows]
+        has_current = current >= 0
+        leave = np.where(has_current, problem.move_penalty * problem.move_weight[rows], 0.0)
+        leave = leave + np.where(has_current, move * problem.move_weight[rows], 0.0)
+        reduced += leave[:, None]
+        reduced[index[has_current], current[has_current]] -= leave[has_current]
+        if cap is not None:
+            reduced += np.outer(np.asarray(problem.workload, float)[rows], cap)
+        if eligible is not None:
+            reduced[~eligible[rows]] = np.inf
+        locked = problem.locked[rows]
+        is_locked = locked >= 0
+        if is_locked.any():
+            keep = reduced[index[is_locked], locked[is_locked]]
+            reduced[is_locked] = np.inf
+            reduced[index[is_locked], locked[is_locked]] = keep
+        return reduced
+
+    return constant, block
+
+
+def _blocks(n: int):
+    for first in range(0, n, CHUNK_ROWS):
+        yield slice(first, min(first + CHUNK_ROWS, n))
+
+
 def lagrangian_bound(problem: AlignmentProblem, multipliers: Multipliers
                      ) -> tuple[float, np.ndarray]:
     """A valid lower bound on the optimum over ALL allowed pairs (not just candidates).
@@ -180,58 +237,53 @@ def lagrangian_bound(problem: AlignmentProblem, multipliers: Multipliers
     minimum over its allowed territories:
     L = Σ_i min_t [c_it + Σ_m (u_tm − l_tm)·w_im + cap_t·workload_i + μ·mw_i·[t ≠ cur_i]]
         − Σ u·upper + Σ l·lower − Σ cap·capacity − μ·max_moved.
-    Soft rows' multipliers are clipped to their penalty per unit (else the bound is −∞).
-    Returns the bound and the (n, k) Lagrangian costs (inf where not allowed).
+    (c includes the move penalty.) Soft rows' multipliers are clipped to their penalty per
+    unit (else the bound is −∞). Returns the bound and each item's minimising territory.
+    Computed in blocks of items, so memory stays O(CHUNK_ROWS·k).
     """
-    weights = np.asarray(problem.weights, float)
-    up, lo = multipliers.upper.copy(), multipliers.lower.copy()
-    soft = np.asarray(problem.soft, bool)
-    if soft.any():
-        per_unit = problem.soft_penalty[None, :] / np.maximum(problem.targets, 1e-12)
-        up[:, soft] = np.minimum(up[:, soft], per_unit[:, soft])
-        lo[:, soft] = np.minimum(lo[:, soft], per_unit[:, soft])
-    reduced = pair_costs(problem) + weights @ (up - lo).T
-    constant = float(-(up * problem.upper).sum() + (lo * problem.lower).sum())
-    if problem.capacity is not None and problem.workload is not None:
-        cap = np.where(np.isfinite(problem.capacity), multipliers.capacity, 0.0)
-        reduced += np.outer(problem.workload, cap)
-        constant -= float((cap * np.nan_to_num(problem.capacity)).sum())
-    if problem.max_moved is not None and multipliers.move > 0:
-        rows = np.flatnonzero(problem.current >= 0)
-        charge = multipliers.move * problem.move_weight[rows]
-        reduced[rows] += charge[:, None]
-        reduced[rows, problem.current[rows]] -= charge
-        constant -= multipliers.move * problem.max_moved
-    reduced = np.where(allowed_pairs(problem), reduced, np.inf)
-    return float(reduced.min(axis=1).sum() + constant), reduced
+    constant, block = _lagrangian_costs(problem, multipliers)
+    total, plan = constant, np.empty(problem.n_items, np.int64)
+    for rows in _blocks(problem.n_items):
+        reduced = block(rows)
+        plan[rows] = np.argmin(reduced, axis=1)
+        total += float(reduced[np.arange(len(plan[rows])), plan[rows]].sum())
+    return total, plan
 
 
-def price_pairs(cand: Candidates, reduced: np.ndarray, per_item: int = 3) -> Candidates | None:
+def price_pairs(problem: AlignmentProblem, cand: Candidates, multipliers: Multipliers,
+                per_item: int = 3) -> Candidates | None:
     """Column generation step: add, per item, up to ``per_item`` non-candidate pairs whose
     Lagrangian cost beats the item's best candidate. None when no pair prices out (then the
     restricted LP is the LP over all allowed pairs and its bound is global)."""
-    best_candidate = np.where(cand.mask, reduced, np.inf).min(axis=1)
-    outside = np.where(cand.mask, np.inf, reduced)
-    improving = outside < best_candidate[:, None] - 1e-9 * np.maximum(1.0, np.abs(
-        best_candidate[:, None]))
-    if not improving.any():
-        return None
-    rows = np.flatnonzero(improving.any(axis=1))
-    take = min(per_item, outside.shape[1])
-    best = np.argpartition(outside[rows], take - 1, axis=1)[:, :take]
+    _, block = _lagrangian_costs(problem, multipliers)
     mask = cand.mask.copy()
-    chosen = np.take_along_axis(improving[rows], best, axis=1)
-    mask[np.repeat(rows, take)[chosen.ravel()], best.ravel()[chosen.ravel()]] = True
-    return Candidates.from_mask(mask, False, cand.per_item)
+    added = 0
+    for rows in _blocks(problem.n_items):
+        reduced = block(rows)
+        in_cand = cand.mask[rows]
+        best_candidate = np.where(in_cand, reduced, np.inf).min(axis=1)
+        outside = np.where(in_cand, np.inf, reduced)
+        improving = outside < (best_candidate - 1e-9 * np.maximum(1.0, np.abs(
+            best_candidate)))[:, None]
+        local = np.flatnonzero(improving.any(axis=1))
+        if local.size == 0:
+            continue
+        take = min(per_item, outside.shape[1])
+        best = np.argpartition(outside[local], take - 1, axis=1)[:, :take]
+        chosen = np.take_along_axis(improving[local], best, axis=1)
+        mask[rows.start + np.repeat(local, take)[chosen.ravel()], best.ravel()[chosen.ravel()]] \
+            = True
+        added += int(chosen.sum())
+    return Candidates.from_mask(mask, False, cand.per_item) if added else None
 
 
 @dataclass
 class DualAscent:
-    """Result of ``dual_ascent``: best bound, its multipliers and Lagrangian costs."""
+    """Result of ``dual_ascent``: best bound, its multipliers and Lagrangian plan."""
 
     bound: float
     multipliers: Multipliers
-    reduced: np.ndarray
+    plan: np.ndarray
     iterations: int
 
 
@@ -280,16 +332,15 @@ def dual_ascent(problem: AlignmentProblem, *, upper_bound: float | None = None,
     done = 0
     for done in range(1, iterations + 1):
         trial = Multipliers(u_up / scale, u_lo / scale, u_cap / cap_scale, u_move / move_scale)
-        bound, reduced = lagrangian_bound(problem, trial)
+        bound, plan = lagrangian_bound(problem, trial)
         if best is None or bound > best.bound + 1e-12 * max(1.0, abs(best.bound)):
-            best, stall = DualAscent(bound, trial, reduced, done), 0
+            best, stall = DualAscent(bound, trial, plan, done), 0
         else:
             stall += 1
             if stall >= 10:
                 theta, stall = theta / 2, 0
         if theta < 1e-4 or (deadline is not None and time.monotonic() > deadline):
             break
-        plan = np.argmin(reduced, axis=1)
         g_up, g_lo, g_cap, g_move = _side_rows(problem, plan)
         g_up = np.where((u_up > 0) | (g_up > 0), g_up, 0.0)
         g_lo = np.where((u_lo > 0) | (g_lo > 0), g_lo, 0.0)
