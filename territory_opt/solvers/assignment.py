@@ -52,8 +52,8 @@ def choose_engine(problem: AlignmentProblem, options: SolveOptions) -> str:
 
 def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions,
               deadline: float) -> tuple[EngineResult, Candidates, float, Multipliers, int]:
-    """Elastic LP relaxation with column generation: hard rows get heavily penalised slack
-    (so the restricted LP is never infeasible); after each LP, pairs whose Lagrangian cost
+    """Elastic LP relaxation with column generation: on pruned candidates, hard rows get
+    heavily penalised slack (so the restricted LP is never infeasible); after each LP, pairs whose Lagrangian cost
     beats their item's best candidate join the candidates. The LP is re-solved while slack is
     used, or while another solve fits before ``deadline`` (always, in deterministic mode).
     Returns the last LP (status INFEASIBLE if it still needs slack), the candidates, the best
@@ -61,7 +61,7 @@ def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions
     k, m = problem.targets.shape
     best = Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
     best_bound = lagrangian_bound(problem, best)[0]  # zero multipliers: Σ_i min_t cost
-    elastic = elastic_penalty(problem, cand)
+    elastic = None if cand.complete else elastic_penalty(problem, cand)  # exact when complete
     rounds, lp = 0, None
     for rounds in range(1, MAX_LP_SOLVES + 1):
         began = time.monotonic()
