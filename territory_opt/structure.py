@@ -548,14 +548,15 @@ def _rank(options: list[tuple[str, dict, Dataset]], baseline: Evaluation, metric
 
 
 def rank_hires(scenario: Scenario, *, candidates: pd.DataFrame | None = None, top: int = 10,
-               screen: int = 20, capacity_hours: float | None = None,
+               screen: int = 20, spacing_km: float = CANDIDATE_SPACING_KM,
+               capacity_hours: float | None = None,
                dataset: Dataset | None = None, progress: Progress | None = None,
                time_limit: float | None = None) -> Ranking:
     """Marginal value of one more rep at each candidate home base, best first.
 
     Candidates: ``candidates`` (candidate_id, lat, lon[, name]; checked by
     ``validate_candidates``) or the ``screen`` most populous population centres at least
-    50 km from each other and from every current rep. Each option is the current plan plus
+    ``spacing_km`` from each other and from every current rep. Each option is the current plan plus
     a new territory there (under the parent of the nearest rep's territory), re-optimised
     under the scenario's move cap; the baseline is the current territories re-optimised the
     same way. ``score`` < 0 means the hire helps. ``time_limit`` is unused (see
@@ -567,7 +568,10 @@ def rank_hires(scenario: Scenario, *, candidates: pd.DataFrame | None = None, to
     homes = current_homes(dataset)
     if candidates is None:
         candidates = candidate_bases(dataset, exclude=homes[["home_lat", "home_lon"]].to_numpy(float),
-                                     limit=screen)
+                                     min_km=spacing_km, limit=screen)
+        if candidates.empty:
+            raise InputError([InputIssue("candidates", f"a population centre at least {spacing_km:g} "
+                                         "km from every rep (or a candidates file)")])
     else:
         candidates = validate_candidates(candidates)
     baseline = evaluate(with_territories(dataset, homes, keep_current=True), alignment, capacity)
