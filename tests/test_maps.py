@@ -294,6 +294,19 @@ def test_compare_map_outlines_the_units_that_changed():
         assert len(_layer(side, folium.GeoJson, "Units changed").data["features"]) == len(areas)
 
 
+def test_account_level_compare_marks_both_changed_units_and_accounts():
+    a = grid_result(5, 5, 3, 60, seed=16, level="account")
+    b = grid_result(5, 5, 3, 60, seed=17, level="account")
+    diff = (a.assignments.set_index("account_id")["territory_id"]
+            != b.assignments.set_index("account_id")["territory_id"]).sum()
+    dual = compare_map(a, b)
+    assert len(_layer(dual.m1, folium.GeoJson, "Accounts changed").data["features"]) == diff
+    assert len(_layer(dual.m1, folium.GeoJson, "Units changed").data["features"]) > 0
+    names = [c.layer_name for c in compare_map(grid_result(seed=1), grid_result(seed=2))
+             .m1._children.values() if isinstance(c, folium.GeoJson)]
+    assert not any(n.startswith("Accounts changed") for n in names)  # unit level: units only
+
+
 def test_compare_map_marks_changed_accounts_without_polygons():
     a = grid_result(5, 5, 3, 60, seed=11, level="account", with_polygons=False)
     b = grid_result(5, 5, 3, 60, seed=12, level="account", with_polygons=False)

@@ -73,14 +73,15 @@ def compare_map(
     """Plan A (left) and plan B (right) in one page, panning and zooming together.
 
     Both sides share one colouring (a territory has the same colour left and right).
-    Where unit polygons exist, the areas that changed territory are outlined dashed red
-    (accounts follow their units); otherwise the accounts whose territory differs are red
-    rings filled with that side's territory colour.
+    Where unit polygons exist, the units that changed territory are outlined dashed red.
+    Accounts whose territory differs are red rings filled with that side's territory
+    colour; they are left out when both plans are unit-level (accounts follow their units).
     """
     shapes = [territory_shapes(result_a), territory_shapes(result_b)]
     colours = plan_colours([result_a, result_b], shapes)
     accounts = changed_accounts(result_a, result_b)
     units = changed_units(result_a, result_b)
+    both_unit_level = all(r.scenario.alignment.level == "unit" for r in (result_a, result_b))
     dual = DualMap(tiles=tiles, control_scale=True)
     assets.bundle(dual, assets.sync_assets(), offline)
     sides = ((dual.m1, result_a, shapes[0], "from"), (dual.m2, result_b, shapes[1], "to"))
@@ -88,15 +89,15 @@ def compare_map(
         layers.prepare_map(fmap, offline=offline)
 
         def change_layers(target, style, own=own):
-            if units.empty:
-                layers.add_account_changes(
-                    target, accounts, style, name=f"Accounts changed A→B ({len(accounts):,})",
-                    css="to-changed", aliases=("In A", "In B"), colour_column=own,
-                )
-            else:
+            if not units.empty:
                 layers.add_changed_units(
                     target, units, style,
                     name=f"Units changed A→B ({int(units['units'].sum()):,})",
+                )
+            if units.empty or not both_unit_level:
+                layers.add_account_changes(
+                    target, accounts, style, name=f"Accounts changed A→B ({len(accounts):,})",
+                    css="to-changed", aliases=("In A", "In B"), colour_column=own,
                 )
 
         draw_plan(fmap, result, shape, colours, offline=offline, max_accounts=max_accounts,
