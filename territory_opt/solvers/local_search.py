@@ -198,7 +198,8 @@ def _seed_units(plan: Plan, units: list[int], count: int, rng: np.random.Generat
 
 def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Generator,
                 tries: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
-    """Split a connected region into two connected parts holding ``seats // 2`` and the rest.
+    """Split a connected region into two connected parts holding s1 seats and the rest
+    (s1 = 1 for regions of at most 8 seats, as GerryChain's recursive_tree_part, else half).
 
     Cuts one edge of a random spanning tree of the region (GerryChain-style), choosing the
     edge whose smaller side's loads are closest to its share of the region in every metric
@@ -207,7 +208,7 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
-    s1 = seats // 2
+    s1 = 1 if seats <= 8 else seats // 2  # carve single territories off small regions
     local = {int(u): a for a, u in enumerate(region)}
     rows, cols = [], []
     for a, u in enumerate(region):
@@ -220,7 +221,9 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
     w = plan.w[region] / plan.scale
     total = w.sum(axis=0)
     best = (np.inf, None)
-    tries = tries if len(region) > 2000 else 4 * tries
+    tries = tries if len(region) > 2000 else (4 * tries if len(region) > 300 else 25 * tries)
+    tolerance = float(np.min((plan.upper - plan.lower).mean(axis=0) / (2 * plan.scale)))
+    enough = tolerance if seats == 2 else 0.5 * tolerance * min(s1, seats - s1)
     for _ in range(tries):
         mat = coo_matrix((rng.random(len(rows)) + 0.1, (rows, cols)),
                          shape=(len(region), len(region)))
@@ -248,7 +251,7 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
                 stack.extend(children[a])
             part = inside if which[pick] == 0 else ~inside
             best = (score[pick], part)
-        if best[0] < max(0.01, 0.02 * min(s1, seats - s1)):  # parts absorb 2 % per seat
+        if best[0] <= enough:  # within the balance tolerance (half of it above the last level)
             break
     part = best[1]
     return region[part], region[~part], s1
@@ -636,10 +639,14 @@ def quick_plan(problem: AlignmentProblem, graph: Graph, lower: np.ndarray, upper
     could not be balanced. Used as a start plan by the exact solver."""
     deadline = time.monotonic() + seconds
     rng = np.random.default_rng(seed)
-    plan = Plan(problem, graph, lower, upper, problem.contiguous)
-    construct(plan, rng)
-    if balance(plan, deadline, rng) > 1e-12:
-        return None
+    while True:  # fresh random trees until a start balances or time runs out
+        plan = Plan(problem, graph, lower, upper, problem.contiguous)
+        construct(plan, rng)
+        attempt_end = min(deadline, time.monotonic() + max(0.2 * seconds, 0.5))
+        if balance(plan, attempt_end, rng) <= 1e-12:
+            break
+        if time.monotonic() >= deadline:
+            return None
     for _ in range(10):
         moved = improve(plan, deadline)
         if not recentre(plan, range(plan.k)) and not moved:
