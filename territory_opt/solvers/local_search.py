@@ -291,8 +291,10 @@ def construct(plan: Plan, rng: np.random.Generator) -> None:
         seats = _seats_per_component(plan, comps)
         seeds = [s for comp, c in zip(comps, seats) for s in _seed_units(plan, comp, c, rng)]
         plan.centre[:] = seeds
-    else:
+    elif plan.problem.center_items is not None:
         plan.centre[:] = plan.problem.center_items
+    else:  # each rep's nearest unit roots its territory
+        plan.centre[:] = np.argmin(np.asarray(plan.problem.distance_km, float), axis=0)
     for t, c in enumerate(plan.centre):
         plan.assign(int(c), t)
     frontier = [[] for _ in range(plan.k)]
