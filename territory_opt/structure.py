@@ -253,16 +253,21 @@ def weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, *, seed: in
     return centres
 
 
-def homes_for_headcount(dataset: Dataset, headcount: int, seed: int) -> pd.DataFrame:
-    """``headcount`` planned territories: workload-weighted k-means centres of the accounts,
-    each snapped to a distinct nearby population centre; each new territory hangs under the
-    parent of the nearest current rep's territory (the root for a design without reps)."""
+def homes_for_headcount(dataset: Dataset, headcount: int, seed: int,
+                        metric: str = "workload") -> pd.DataFrame:
+    """``headcount`` planned territories: k-means centres of the units' (or 0.1° cells')
+    ``metric``-weighted centroids, weighted by ``metric`` (``home_metric``), each snapped to a distinct nearby population centre; each
+    new territory hangs under the parent of the nearest current rep's territory (the root
+    for a design without reps)."""
     accounts = dataset.accounts
-    weight = accounts["workload"].to_numpy(float)
+    weight = np.ones(len(accounts)) if metric == "accounts" else accounts[metric].to_numpy(float)
     if not weight.sum() > 0:
         weight = np.ones(len(accounts))
-    points = accounts[["lat", "lon"]].to_numpy(float)
-    centres = weighted_kmeans(points, weight, headcount, seed=seed)
+    cell = pd.factorize(_cells(dataset), sort=True)[0]  # k-means on weighted cell centroids
+    mass = np.bincount(cell, weights=weight)
+    points = np.column_stack([np.bincount(cell, weights=weight * accounts[axis].to_numpy(float))
+                              for axis in ("lat", "lon")]) / np.maximum(mass, 1e-300)[:, None]
+    centres = weighted_kmeans(points[mass > 0], mass[mass > 0], headcount, seed=seed)
     pool = _unit_points(dataset).head(max(20 * headcount, 500))
     pool_lat, pool_lon = pool["lat"].to_numpy(), pool["lon"].to_numpy()
     free = np.ones(len(pool), bool)
@@ -280,6 +285,13 @@ def homes_for_headcount(dataset: Dataset, headcount: int, seed: int) -> pd.DataF
                          "name": ids, "home_lat": lat, "home_lon": lon})
 
 
+def home_metric(alignment: AlignmentConfig) -> str:
+    """What planned homes follow: the metric of the tightest balance rule (the plan must
+    share it most evenly, so centres go where it is), else workload."""
+    rules = sorted(alignment.balance, key=lambda rule: rule.tolerance)
+    return rules[0].metric if rules else "workload"
+
+
 def _parents_near(dataset: Dataset, lat: np.ndarray, lon: np.ndarray) -> list:
     """The parent of the current leaf territory whose rep lives nearest each point."""
     homes = current_homes(dataset).dropna(subset=["home_lat", "home_lon"])
@@ -295,6 +307,14 @@ def _parents_near(dataset: Dataset, lat: np.ndarray, lon: np.ndarray) -> list:
 
 # ---------------------------------------------------------------------------- screening
 
+def _cells(dataset: Dataset) -> np.ndarray:
+    """Per account: its unit id, or without units on every account its 0.1° lat/lon cell."""
+    accounts = dataset.accounts
+    if accounts["unit_id"].notna().all():
+        return accounts["unit_id"].astype(str).to_numpy()
+    return (accounts["lat"].round(1).astype(str) + "," + accounts["lon"].round(1).astype(str)).to_numpy()
+
+
 def screening_dataset(dataset: Dataset, alignment: AlignmentConfig) -> Dataset:
     """The dataset with small screening items as ``unit_id`` (and no units, adjacency or
     travel file): accounts grouped by their family root's (unit, current territory, locked
@@ -303,11 +323,7 @@ def screening_dataset(dataset: Dataset, alignment: AlignmentConfig) -> Dataset:
     exact per account; only what moves together changes."""
     accounts = dataset.accounts
     roots = family_roots(accounts["account_id"], accounts["parent_account_id"])
-    if dataset.units is not None or accounts["unit_id"].notna().all():
-        cell = accounts["unit_id"].astype(str).to_numpy()
-    else:
-        cell = (accounts["lat"].round(1).astype(str) + "," + accounts["lon"].round(1).astype(str)).to_numpy()
-    keys = [cell, accounts["current_territory"].fillna("").astype(str).to_numpy(),
+    keys = [_cells(dataset), accounts["current_territory"].fillna("").astype(str).to_numpy(),
             accounts["locked_territory"].fillna("").astype(str).to_numpy()]
     if alignment.eligibility:
         keys.append(accounts[alignment.eligibility].fillna("").astype(str).to_numpy())
@@ -451,8 +467,8 @@ def capacity_per_fte(dataset: Dataset, capacity_hours: float | None) -> float:
 def sizing_runs(scenario: Scenario, counts: Iterable[int], *, capacity_hours: float | None = None,
                 dataset: Dataset | None = None, progress: Progress | None = None
                 ) -> list[tuple[int, Evaluation]]:
-    """A green-field plan per headcount (``homes_for_headcount`` with the scenario's seed,
-    screened without a move cap), with its evaluation."""
+    """A green-field plan per headcount (``homes_for_headcount`` with the scenario's seed and
+    ``home_metric``, screened without a move cap), with its evaluation."""
     dataset = dataset if dataset is not None else load_dataset(scenario)
     alignment = screening_alignment(scenario.alignment, keep_moves=False)
     capacity = capacity_per_fte(dataset, capacity_hours)
@@ -465,7 +481,8 @@ def sizing_runs(scenario: Scenario, counts: Iterable[int], *, capacity_hours: fl
     for headcount in counts:
         if progress:
             progress("size", {"headcount": headcount})
-        homes = homes_for_headcount(dataset, headcount, scenario.alignment.seed)
+        homes = homes_for_headcount(dataset, headcount, scenario.alignment.seed,
+                                    home_metric(scenario.alignment))
         variant = with_territories(dataset, homes, keep_current=False)
         runs.append((headcount, evaluate(variant, alignment, capacity)))
     return runs

@@ -17,8 +17,16 @@ from territory_opt.data import load_dataset, read_table
 from territory_opt.errors import InputError
 from territory_opt.scenarios.config import load_scenario
 from territory_opt.structure import (
-    current_homes, homes_for_headcount, rank_hires, rank_retirements, sizing_curve, sizing_runs,
-    smallest_within_capacity, with_territories, write_sizing_plot)
+    current_homes,
+    homes_for_headcount,
+    rank_hires,
+    rank_retirements,
+    sizing_curve,
+    sizing_runs,
+    smallest_within_capacity,
+    with_territories,
+    write_sizing_plot,
+)
 
 HEADCOUNTS = [2, 3, 4, 5, 6]
 
@@ -82,7 +90,7 @@ def runs(scenario, dataset, hours_per_fte):
 def test_sizing_kpis_are_those_of_the_returned_plans(scenario, dataset, runs, hours_per_fte):
     metrics = [rule.metric for rule in scenario.alignment.balance]
     for headcount, evaluation in runs:
-        homes = homes_for_headcount(dataset, headcount, scenario.alignment.seed)
+        homes = homes_for_headcount(dataset, headcount, scenario.alignment.seed, "potential")
         assert len(evaluation.centres) == headcount
         assert set(evaluation.account_territory) <= set(homes["territory_id"])
         centres = homes.rename(columns={"home_lat": "lat", "home_lon": "lon"}).assign(fte=1.0)
@@ -128,7 +136,7 @@ def test_sizing_is_reproducible(scenario, dataset, runs, hours_per_fte):
 def test_sizing_plot_is_written(dataset, runs, hours_per_fte, tmp_path):
     curve = sizing_curve(runs, float(dataset.accounts["workload"].sum()), hours_per_fte)
     path = write_sizing_plot(curve, tmp_path / "sizing.png")
-    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_new_territories_keep_a_clean_hierarchy(dataset):
