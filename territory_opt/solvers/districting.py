@@ -138,15 +138,16 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
     """A start plan by location–allocation: centres of the non-contiguous Hess plan
     (15 % of the time) or of the large engine's quick plan (spanning-tree bisection + local
     search, 10 %), then alternately the fixed-centre (Zoltners–Sinha) model (with contiguity
-    when required) and re-centring on each territory's best member until the centres repeat, restarted from
-    population-weighted random centres (until 40 % of the time is used).
+    when required) and re-centring on each territory's best member until the centres repeat,
+    restarted from population-weighted random centres (until 40 % of the time is used).
     """
     start = time.monotonic()
     relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
-    if relaxed.column_of is None:
-        return None
     rng = np.random.default_rng(options.seed)
-    centres = np.unique(relaxed.column_of)
+    weight = np.maximum(inst.weights[:, 0], 1e-9)
+    centres = (np.unique(relaxed.column_of) if relaxed.column_of is not None
+               else np.sort(rng.choice(len(weight), size=inst.k, replace=False,
+                                       p=weight / weight.sum())))
     best = None
     quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, 0.1 * options.time_limit,
                        options.seed)
@@ -154,7 +155,6 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
         column_of = quick[1][quick[0]]
         best = (column_of, float(inst.cost[np.arange(len(column_of)), column_of].sum()))
         centres = np.sort(quick[1])
-    weight = np.maximum(inst.weights[:, 0], 1e-9)
     seen, starts = set(), 0
     while time.monotonic() - start < 0.4 * options.time_limit:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
@@ -170,7 +170,8 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
                         lower=np.repeat(inst.lower[:1], len(centres), axis=0),
                         upper=np.repeat(inst.upper[:1], len(centres), axis=0),
                         targets=np.repeat(inst.targets[:1], len(centres), axis=0))
-        budget = 0.4 * options.time_limit - (time.monotonic() - start)
+        budget = min(0.4 * options.time_limit - (time.monotonic() - start),
+                     max(0.5, 0.05 * options.time_limit))  # infeasible centre sets prove slowly
         try:
             result = solve_exact(fixed, problem.contiguous, budget, options.relative_gap)
         except InputError:
@@ -180,7 +181,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
         if best is None or result.objective < best[1]:
             best = (centres[result.column_of], float(result.objective))
         centres = np.sort(_best_centres(inst, result.column_of, centres))
-    notes.append(f"start plan: non-contiguous plan {relaxed.objective:.10g} ({relaxed.status}); "
+    notes.append(f"start plan: non-contiguous plan {relaxed.objective} ({relaxed.status}); "
                  f"location–allocation with contiguity over {len(seen)} centre sets: "
                  f"{best[1] if best else 'none'}")
     return best
