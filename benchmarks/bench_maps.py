@@ -24,20 +24,21 @@ DEMO_COUNTIES = Path(__file__).resolve().parents[1] / "territory_opt/demo/data/c
 NON_CONUS = {"02", "15", "60", "66", "69", "72", "78"}
 
 
-def real_counties() -> gpd.GeoDataFrame | None:
-    """US county polygons: the demo GeoPackage, else plotly-geo's Census 500k file, else None."""
-    if DEMO_COUNTIES.is_file():
-        counties = gpd.read_file(DEMO_COUNTIES)
-        id_col = "unit_id" if "unit_id" in counties else "GEOID"
-        return counties.rename(columns={id_col: "unit_id"})[["unit_id", "geometry"]]
+def real_counties() -> tuple[str, gpd.GeoDataFrame] | None:
+    """US county polygons (source, frame): Census 500k from plotly-geo, else the demo file."""
     try:
         import _plotly_geo
     except ImportError:
-        return None
-    shp = Path(_plotly_geo.__file__).parent / "package_data" / "cb_2016_us_county_500k.shp"
-    counties = gpd.read_file(shp).set_crs("EPSG:4269")  # Census files are NAD83; no .prj here
-    counties = counties[~counties["STATEFP"].isin(NON_CONUS)]
-    return counties.rename(columns={"GEOID": "unit_id"})[["unit_id", "geometry"]]
+        _plotly_geo = None
+    if _plotly_geo is not None:
+        shp = Path(_plotly_geo.__file__).parent / "package_data" / "cb_2016_us_county_500k.shp"
+        counties = gpd.read_file(shp).set_crs("EPSG:4269")  # Census files are NAD83; no .prj
+        counties = counties[~counties["STATEFP"].isin(NON_CONUS)]
+        return ("Census 2016 500k, full resolution",
+                counties.rename(columns={"GEOID": "unit_id"})[["unit_id", "geometry"]])
+    if DEMO_COUNTIES.is_file():
+        return "demo counties.gpkg", gpd.read_file(DEMO_COUNTIES)[["unit_id", "geometry"]]
+    return None
 
 
 def grid_case(rows: int, cols: int, territories: int, accounts: int, **options):
@@ -47,13 +48,15 @@ def grid_case(rows: int, cols: int, territories: int, accounts: int, **options):
 
 
 def county_case(territories: int, accounts: int):
-    counties = real_counties()
-    if counties is None:
+    found = real_counties()
+    if found is None:
         return None
+    source, counties = found
 
     def build(seed: int) -> Result:
         return plan_on_units(counties, territories, accounts, seed=seed,
                              scenario_name=f"counties-s{seed}")
+    build.source = source
     return build
 
 
@@ -63,8 +66,7 @@ CASES = [
      grid_case(200, 200, 200, 20_000)),
     ("account level, no polygons (Voronoi), 20,000 accounts, 200 territories",
      grid_case(100, 100, 200, 20_000, level="account", with_polygons=False)),
-    ("real US counties (CONUS, Census 500k), 20,000 accounts, 40 territories",
-     county_case(40, 20_000)),
+    ("real US counties (CONUS), 20,000 accounts, 40 territories", county_case(40, 20_000)),
 ]
 
 
@@ -105,12 +107,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small case only")
     parser.add_argument("--render", action="store_true", help="also time a headless PNG")
+    parser.add_argument("--only", default="", help="run the cases whose label contains this")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, python {platform.python_version()}")
     print("| case | map | build + write, wall (s) | CPU (s) | HTML (MB) | PNG render (s) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, build in CASES[:1] if args.quick else CASES:
+        cases = [c for c in (CASES[:1] if args.quick else CASES) if args.only in c[0]]
+        for label, build in cases:
+            if build is not None and hasattr(build, "source"):
+                label = f"{label} ({build.source})"
             if build is None:
                 print(f"| {label} | skipped: no county polygons installed | | | | |")
                 continue
