@@ -38,7 +38,7 @@ class Graph:
 
 def components(graph: Graph, members) -> list[list[int]]:
     """Connected components of the subgraph induced by ``members``."""
-    inside = set(int(m) for m in members)
+    inside = {int(m) for m in members}
     seen: set[int] = set()
     out = []
     for start in inside:
@@ -88,7 +88,7 @@ def minimal_separator(graph: Graph, stray: list[int], root: int) -> tuple[list[i
 
 
 def split_counts(total: float, lower: float, upper: float) -> tuple[int, int]:
-    """Smallest and largest number of territories of load in [lower, upper] that can hold ``total``."""
+    """Fewest and most territories with load in [lower, upper] that can hold ``total``."""
     lo = math.ceil(total / upper - 1e-9) if upper > 0 else 0
     hi = math.floor(total / lower + 1e-9) if lower > 0 else 10**9
     return lo, hi

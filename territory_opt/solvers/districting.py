@@ -245,9 +245,9 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         what = "contiguous territories" if problem.contiguous else "territories"
         bounds = "; ".join(f"{problem.metric_names[m]} within [{lower[:, m].min():g}, "
                            f"{upper[:, m].max():g}]" for m in np.flatnonzero(hard))
-        raise InfeasibleError([f"no plan with {k} {what} and {bounds} exists: the exact model "
-                               f"proved it in {result.seconds:.1f} s "
-                               f"({result.rounds} rounds, {result.cuts} contiguity cuts)"])
+        raise InfeasibleError([(f"no plan with {k} {what} and {bounds} exists: the exact model "
+                                f"proved it in {result.seconds:.1f} s "
+                                f"({result.rounds} rounds, {result.cuts} contiguity cuts)")])
     if result.column_of is None:
         raise NoSolutionError(f"no feasible plan found within {options.time_limit:g} s")
     if mode == "free":

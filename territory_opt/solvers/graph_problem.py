@@ -32,7 +32,7 @@ def load_unit_graph(path: str | Path) -> nx.Graph:
 
 
 def graph_latlon(graph: nx.Graph) -> np.ndarray:
-    """(n, 2) lat/lon per node in ``graph.nodes`` order: centroid C_Y/C_X, else the internal point."""
+    """(n, 2) lat/lon per node (``graph.nodes`` order): centroid C_Y/C_X, else internal point."""
     rows = []
     for node, data in graph.nodes(data=True):
         if data.get("C_Y") is not None and data.get("C_X") is not None:

@@ -282,8 +282,8 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     """
     start = time.monotonic()
     model = _Model(inst, contiguous)
-    log = [f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
-           f"{model.a_priori_rows} a-priori contiguity rows"]
+    log = [(f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
+            f"{model.a_priori_rows} a-priori contiguity rows")]
     bound, best_plan, best_obj, rounds, cuts, hint = None, None, None, 0, 0, None
     status, cutoff = "UNKNOWN", None
     if incumbent is not None:

@@ -18,6 +18,7 @@ k − 1 for cut edges on a connected map.
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections import deque
 
@@ -424,7 +425,7 @@ def _shift_chain(plan: Plan, start_t: int, rng: np.random.Generator) -> bool:
                           plan.lower[start_t] - plan.load[start_t]))
     excess = float(np.max(gap / plan.scale))
     done = []
-    for a, b in zip(path[:-1], path[1:]):
+    for a, b in itertools.pairwise(path):
         options = [i for i in plan.members[a] if b in plan.neighbour_territories(i)]
         rng.shuffle(options)
         options.sort(key=lambda i: abs(np.max(plan.w[i] / plan.scale) - excess))
