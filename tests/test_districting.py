@@ -105,7 +105,7 @@ def test_maine_without_contiguity_matches_published_optimum():
 @needs_counties
 def test_maine_cut_edges_without_contiguity():
     problem = problem_from_graph(county("23"), 2, objective="cut_edges", contiguous=False)
-    solution = solve_districting(problem, SolveOptions(time_limit=8))
+    solution = solve_districting(problem, SolveOptions(time_limit=5))
     assert cut_edge_count(problem.edges, solution.assignment) == solution.objective
     assert solution.bound <= 8 <= solution.objective  # published optimum 8 (T1)
     assert independent_violations(problem, solution.assignment) == []
@@ -115,7 +115,7 @@ def test_maine_cut_edges_without_contiguity():
 def test_new_mexico_contiguous_plan_is_valid_and_bounded():
     graph = county("35")
     problem = problem_from_graph(graph, 3)
-    solution = solve_districting(problem, SolveOptions(time_limit=20))
+    solution = solve_districting(problem, SolveOptions(time_limit=12))
     assert independent_violations(problem, solution.assignment) == []
     moi = score_moi(graph, solution.assignment, solution.centers)
     assert moi == pytest.approx(solution.objective / 1e6, abs=1e-6)
