@@ -295,6 +295,8 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             break
         if best_obj is not None:
             fixed, lp = model.reduced_cost_fixing(best_obj, 0.5 * remaining)
+            if lp is not None:  # the LP is a relaxation: a valid bound (capped by the incumbent)
+                bound = lp if bound is None else max(bound, lp)
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
         remaining = time_limit - (time.monotonic() - start)
