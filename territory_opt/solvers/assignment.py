@@ -144,10 +144,12 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
         raise _infeasible(problem, deadline)
     lp_seconds = time.monotonic() - started
     start = lp.assignment if lp.assignment is not None else greedy_start(problem, cand)
-    start = repair(problem, cand, start)
+    # deterministic runs cap work by steps only; others stop at 90 % of the time limit
+    stop = None if options.deterministic else started + 0.9 * options.time_limit
+    start = repair(problem, cand, start, deadline=stop)
     start_feasible = violation(problem, start) <= 1e-9
     if start_feasible:
-        start = improve(problem, cand, start)
+        start = improve(problem, cand, start, deadline=stop)
         ascent = dual_ascent(problem, upper_bound=objective(problem, start), start=multipliers,
                              iterations=DUAL_ITERATIONS, deadline=None if options.deterministic
                              else time.monotonic() + DUAL_SHARE * options.time_limit)

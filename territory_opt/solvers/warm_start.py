@@ -11,6 +11,8 @@ fractions of the mean target (balance), of capacity, and of the move cap.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from territory_opt.problem import AlignmentProblem
@@ -88,9 +90,10 @@ class _Violation:
 
 
 def repair(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
-           max_steps: int | None = None) -> np.ndarray:
-    """Move single unlocked items between candidates until no hard constraint is violated,
-    or no single move reduces the violation; returns the repaired plan (a copy)."""
+           max_steps: int | None = None, deadline: float | None = None) -> np.ndarray:
+    """Move single unlocked items (or swap pairs) between candidates until no hard constraint
+    is violated, no move reduces the violation, or ``deadline`` (time.monotonic) passes;
+    returns the repaired plan (a copy)."""
     a = assignment.copy()
     n, k = problem.n_items, problem.n_territories
     viol = _Violation(problem)
@@ -100,6 +103,8 @@ def repair(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
     all_t = np.arange(k)
     max_steps = max_steps if max_steps is not None else MAX_REPAIR_STEPS_PER_ITEM * n + 10
     for _ in range(max_steps):
+        if deadline is not None and time.monotonic() > deadline:
+            break
         per_terr = viol.territory(all_t, loads, work)
         move_excess = viol.moves(moved)
         if per_terr.sum() + move_excess <= 1e-12:
@@ -209,7 +214,7 @@ def _excess(load: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarra
 
 
 def improve(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
-            rounds: int = 3) -> np.ndarray:
+            rounds: int = 3, deadline: float | None = None) -> np.ndarray:
     """Cost descent: move items to a cheaper candidate when no metric's excess beyond its
     band grows at either end (so a feasible plan stays feasible and soft penalties do not
     grow), capacity and the move cap hold. Largest savings first."""
@@ -227,7 +232,9 @@ def improve(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
         saving = costs[cand.item, a[cand.item]] - costs[cand.item, cand.terr]
         pairs = np.flatnonzero(free & (saving > 1e-9))
         changed = False
-        for p in pairs[np.argsort(-saving[pairs], kind="stable")]:
+        for count, p in enumerate(pairs[np.argsort(-saving[pairs], kind="stable")]):
+            if deadline is not None and count % 1024 == 0 and time.monotonic() > deadline:
+                return a
             i, d = int(cand.item[p]), int(cand.terr[p])
             s = int(a[i])
             if s == d or costs[i, d] >= costs[i, s]:
