@@ -113,6 +113,18 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def autogroup() -> str:
+    """Linux autogroup scheduling shares CPU per session, not per process."""
+    flag = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if flag.is_file() and flag.read_text().strip() == "1":
+        return (
+            "; the kernel schedules by session (autogroup), so on a saturated machine the "
+            "benchmark's processes share one session's CPU slice and a second worker "
+            "process cannot get more CPU than one serial process"
+        )
+    return ""
+
+
 def wall_row(label: str, seconds: list[float]) -> str:
     return f"| {label} | " + " | ".join(f"{x:.1f}" for x in seconds) + f" | {sum(seconds):.1f} |"
 
@@ -130,11 +142,9 @@ def report(args, scenario: Scenario, serial_table, parallel, walls: dict[str, li
     command = "python " + " ".join(
         shlex.quote(a) for a in ["benchmarks/bench_sweep.py", *sys.argv[1:]]
     )
-    a = serial_table.set_index("point")
-    b = parallel.table.set_index("point").loc[a.index]
-    merged = pd.concat(
-        [a[KPI_COLUMNS].add_suffix(" (serial)"), b[KPI_COLUMNS].add_suffix(" (dask)")], axis=1
-    )
+    a = serial_table.set_index("point").reindex(columns=KPI_COLUMNS)
+    b = parallel.table.set_index("point").reindex(index=a.index, columns=KPI_COLUMNS)
+    merged = pd.concat([a.add_suffix(" (serial)"), b.add_suffix(" (dask)")], axis=1)
     same = int(
         (
             (a["status"] == b["status"])
@@ -173,17 +183,20 @@ def report(args, scenario: Scenario, serial_table, parallel, walls: dict[str, li
         f"**Ratio serial / dask (total wall time): {ratio:.2f}x** (per round: {per_round}).",
         "",
         (
-            f"Per-point time in the last serial run: median {point_s.median():.1f} s, "
-            f"min {point_s.min():.1f} s, max {point_s.max():.1f} s, sum {point_s.sum():.1f} s; "
-            f"in the last dask run's workers: median {dask_point_s.median():.1f} s, "
-            f"sum {dask_point_s.sum():.1f} s (both exclude imports and cluster start-up)."
+            f"Per point, last serial run: wall median {point_s.median():.1f} s (sum "
+            f"{point_s.sum():.1f} s), CPU sum {serial_table['cpu_seconds'].sum():.1f} s; last "
+            f"dask run: wall median {dask_point_s.median():.1f} s "
+            f"(sum {dask_point_s.sum():.1f} s), "
+            f"CPU sum {parallel.table['cpu_seconds'].sum():.1f} s. Imports and cluster start-up "
+            "are excluded; a worker's CPU time includes its dask threads."
         ),
         f"Identical status and KPIs in both runs: {same} of {len(serial_table)} points.",
         "",
         (
             "Caveat: the machine has 2 cores, shared with other engineers' builds and tests "
-            "while this ran; both wall times include that contention, which varies over time, "
-            "so the ratio is indicative (the ideal on 2 free cores is 2x less cluster start-up)."
+            f"while this ran (load average {os.getloadavg()[0]:.1f} at the end){autogroup()}. "
+            "Both wall times include that contention, which varies over time; on a quiet "
+            "machine the ideal is 2x less cluster start-up and worker imports."
         ),
         "",
         "## Points",
