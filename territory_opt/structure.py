@@ -43,7 +43,7 @@ from territory_opt.solvers.assignment_model import select_candidates
 from territory_opt.solvers.warm_start import improve
 
 DEFAULT_CAPACITY_HOURS = 1600.0  # one FTE: 40 h/week × 40 selling weeks
-CANDIDATES_PER_ITEM = 12         # nearest territories the repair may move an item to
+CANDIDATES_PER_ITEM = 12         # nearest territories a screening item may go to
 CHUNK_SHARE = 0.02               # screening item: at most this share of a mean target
 SCREEN_LP_SECONDS = 120.0        # safety limits of the screening LP and MIP (wall seconds)
 SCREEN_MIP_SECONDS = 20.0
@@ -352,8 +352,8 @@ def screen_plan(problem: AlignmentProblem) -> np.ndarray:
        the balance bands elastic (``elastic_penalty``: any deviation beyond a band costs
        more than every plan), so it always has a solution;
     2. items the LP assigns whole are fixed; a MIP (same model, HiGHS) places the few
-       fractional ones, stopping within ``SCREEN_GAP`` (or ``SCREEN_MIP_SECONDS``; then the
-       LP rounding is kept);
+       fractional ones, stopping within ``SCREEN_GAP`` of its bound (at ``SCREEN_MIP_SECONDS``
+       it keeps its best plan, else the LP rounding; only then can a rerun differ);
     3. ``improve``: cost descent that never widens a band excess or breaks the move cap.
     """
     problem = replace(problem, capacity=None)
