@@ -649,17 +649,17 @@ def reoptimise(scenario: Scenario, dataset: Dataset, label: str, *,
 
 def write_sizing_plot(curve: pd.DataFrame, path) -> str:
     """The sizing curve as a PNG: worst balance deviation (%) and workload over capacity
-    (hours) by headcount, with the capacity lower bound marked."""
+    (hours) by headcount, with the capacity lower bound marked; travel (km) below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, left = plt.subplots(figsize=(8, 4.5))
+    fig, (left, travel) = plt.subplots(2, 1, figsize=(8, 7), sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 2]})
     for column in [c for c in curve.columns if c.startswith("max_dev_")]:
         left.plot(curve["headcount"], 100 * curve[column], marker="o",
                   label=column.replace("max_dev_", "max |dev| "))
-    left.set_xlabel("headcount (territories)")
     left.set_ylabel("worst deviation from target (%)")
     right = left.twinx()
     right.bar(curve["headcount"], curve["over_capacity_hours"], alpha=0.25, color="tab:red",
@@ -670,7 +670,10 @@ def write_sizing_plot(curve: pd.DataFrame, path) -> str:
         left.axvline(bound, color="grey", linestyle="--", label=f"capacity bound ({bound})")
     lines, bars = left.get_legend_handles_labels(), right.get_legend_handles_labels()
     left.legend(lines[0] + bars[0], lines[1] + bars[1], loc="upper right")
-    left.set_title("Sizing curve")
+    left.set_title(f"Sizing curve (capacity bound: {bound} reps)")
+    travel.plot(curve["headcount"], curve["travel_km"] / 1000, marker="o", color="tab:green")
+    travel.set_ylabel("travel (thousand km)")
+    travel.set_xlabel("headcount (territories)")
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=110)
