@@ -207,6 +207,21 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
             lines.append(f"| {label} | {fmt(p[key])} | {fmt(q[key])} | {ratio:.2f} |")
         lines.append(f"\nk-means plan breaks {r['kmeans_violations']} hard balance rows "
                      f"(the optimiser's: {r['violations']}).")
+    lines += ["", "## How to read this", "",
+              "- gap = (objective − bound) / objective. The bound is valid over ALL "
+              "item–territory pairs, not only the 12 nearest candidates: it is the Lagrangian "
+              "bound at the LP duals (after pricing), raised by a subgradient ascent.",
+              "- status OPTIMAL only when the engine proved it over complete candidates or the "
+              "gap is within 10⁻⁴; a run stopped by the limit with a plan is FEASIBLE.",
+              "- solve (s) is wall time of `solve()` only (build = dataset → problem). Phases are "
+              "not all interruptible (the HiGHS LP is; the MIP engine gets the remainder, at "
+              "least 1 s), so solve time can exceed the limit by a few seconds.",
+              "- violations = hard-rule violations found by the independent "
+              "`territory_opt.verify.check_plan` (0 = every balance bound holds).",
+              "- peak RSS = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the run's own process.",
+              "- k-means: sklearn KMeans (workload-weighted, n_init=4) on lat/lon, clusters "
+              "matched to reps by the Hungarian method on centroid–home distance; it ignores "
+              "balance, so its deviations are what balancing by hand starts from."]
     path.write_text("\n".join(lines) + "\n")
 
 

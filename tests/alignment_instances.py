@@ -23,23 +23,23 @@ def random_problem(n: int = 300, k: int = 10, seed: int = 0, tolerances=(0.10, 0
     cost = weights[:, :1] * distance
     if integer_costs:
         cost = np.round(cost)
-    fields = dict(
-        item_ids=[f"I{i:04d}" for i in range(n)],
-        territory_ids=[f"T{t:02d}" for t in range(k)],
-        metric_names=["workload", "potential"][:len(tolerances)],
-        weights=weights,
-        targets=np.tile(weights.sum(0) / k, (k, 1)),
-        tolerances=np.array(tolerances, float),
-        soft=np.zeros(len(tolerances), bool),
-        soft_penalty=np.full(len(tolerances), 1000.0),
-        cost=cost,
-        distance_km=distance,
-        item_latlon=np.column_stack([35 + points[:, 0] / 111.0, -100 + points[:, 1] / 90.0]),
-        current=np.argmin(distance, axis=1),
-        locked=np.full(n, -1),
-        move_weight=np.ones(n),
-        item_accounts=[np.array([i]) for i in range(n)],
-        workload=weights[:, 0].copy(),
-    )
+    fields = {
+        "item_ids": [f"I{i:04d}" for i in range(n)],
+        "territory_ids": [f"T{t:02d}" for t in range(k)],
+        "metric_names": ["workload", "potential"][:len(tolerances)],
+        "weights": weights,
+        "targets": np.tile(weights.sum(0) / k, (k, 1)),
+        "tolerances": np.array(tolerances, float),
+        "soft": np.zeros(len(tolerances), bool),
+        "soft_penalty": np.full(len(tolerances), 1000.0),
+        "cost": cost,
+        "distance_km": distance,
+        "item_latlon": np.column_stack([35 + points[:, 0] / 111.0, -100 + points[:, 1] / 90.0]),
+        "current": np.argmin(distance, axis=1),
+        "locked": np.full(n, -1),
+        "move_weight": np.ones(n),
+        "item_accounts": [np.array([i]) for i in range(n)],
+        "workload": weights[:, 0].copy(),
+    }
     fields.update(overrides)
     return AlignmentProblem(**fields)

@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from alignment_instances import random_problem
+
 from territory_opt.solvers import SolveOptions, solve
 from territory_opt.solvers.assignment_model import loads, objective
 from territory_opt.verify import check_plan

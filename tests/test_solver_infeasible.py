@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from alignment_instances import random_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alignment_instances import random_problem
 from territory_opt.errors import InfeasibleError
 from territory_opt.solvers import SolveOptions, solve
 from territory_opt.solvers.explain import explain_infeasibility, precheck

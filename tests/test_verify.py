@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-
 from alignment_instances import random_problem
+
 from territory_opt.verify import check_plan
 
 
 def _problem(**overrides):
     weights = np.array([[1.0], [1.0], [1.0], [1.0]])
-    fields = dict(weights=weights, targets=np.full((2, 1), 2.0),
-                  soft=np.array([False]), soft_penalty=np.array([1.0]),
-                  current=np.array([0, 0, 1, 1]), workload=weights[:, 0].copy())
+    fields = {"weights": weights, "targets": np.full((2, 1), 2.0),
+                  "soft": np.array([False]), "soft_penalty": np.array([1.0]),
+                  "current": np.array([0, 0, 1, 1]), "workload": weights[:, 0].copy()}
     fields.update(overrides)
     return random_problem(4, 2, seed=0, tolerances=(0.0,), **fields)
 

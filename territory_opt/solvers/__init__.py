@@ -11,7 +11,7 @@ from __future__ import annotations
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers.base import Solution, SolveOptions
 
-__all__ = ["solve", "Solution", "SolveOptions"]
+__all__ = ["Solution", "SolveOptions", "solve"]
 
 
 def solve(problem: AlignmentProblem, options: SolveOptions | None = None) -> Solution:

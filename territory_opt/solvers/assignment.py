@@ -28,8 +28,17 @@ from territory_opt.solvers import explain
 from territory_opt.solvers.assignment_cpsat import run_cpsat
 from territory_opt.solvers.assignment_highs import EngineResult, elastic_penalty, run_highs
 from territory_opt.solvers.assignment_model import (
-    DEFAULT_CANDIDATES, Candidates, Multipliers, allowed_pairs, dual_ascent, lagrangian_bound, objective, price_pairs,
-    relative_gap, select_candidates)
+    DEFAULT_CANDIDATES,
+    Candidates,
+    Multipliers,
+    allowed_pairs,
+    dual_ascent,
+    lagrangian_bound,
+    objective,
+    price_pairs,
+    relative_gap,
+    select_candidates,
+)
 from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
 

@@ -267,7 +267,7 @@ def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, tim
                                    params.to_proto(), model_params,
                                    lines.extend, mathopt.CallbackRegistration().to_proto(),
                                    None, None)
-    except Exception as exc:  # MathOpt hides the real message in __context__ (solvers.md)
+    except (RuntimeError, ValueError, AttributeError) as exc:  # real message: __context__
         detail = exc.__context__ or exc
         return EngineResult("UNKNOWN", None, None, log=f"HiGHS failed: {detail}")
     result = result_pb2.SolveResultProto.FromString(raw.SerializeToString()) \

@@ -93,7 +93,7 @@ def precheck(problem: AlignmentProblem) -> list[str]:
     from territory_opt.solvers.assignment_model import allowed_pairs
 
     allowed = allowed_pairs(problem)
-    n, k = allowed.shape
+    k = allowed.shape[1]
     reasons: list[str] = []
     hard = ~np.asarray(problem.soft, bool)
     weights = np.asarray(problem.weights, float)
@@ -188,8 +188,8 @@ def explain_infeasibility(problem: AlignmentProblem, time_limit: float = 30.0) -
     solver.parameters.max_time_in_seconds = time_limit
     status = solver.solve(model)
     if status != cp_model.INFEASIBLE:
-        return ["the hard constraints cannot all hold (proved by the solver), but no smaller "
-                "conflicting set was found in the time available"]
+        return [("the hard constraints cannot all hold (proved by the solver), but no smaller "
+                 "conflicting set was found in the time available")]
     core = solver.sufficient_assumptions_for_infeasibility()
     parts = [_describe(problem, *built.groups[index]) for index in core if index in built.groups]
     if not parts:
