@@ -59,11 +59,6 @@ def components(graph: Graph, members) -> list[list[int]]:
     return out
 
 
-def is_connected(graph: Graph, members) -> bool:
-    members = list(members)
-    return len(members) <= 1 or len(components(graph, members)) == 1
-
-
 def minimal_separator(graph: Graph, stray: list[int], root: int) -> tuple[list[int], set[int]]:
     """A vertex set C separating every vertex of ``stray`` from ``root``, minimal on both sides.
 

@@ -5,9 +5,11 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
 
 * Small instances (free centres: n ≤ ``EXACT_MAX_UNITS``; fixed centres: n·k ≤
   ``EXACT_MAX_PAIRS``) go to the exact MIP in ``hess.py`` (Hess model for free centres,
-  Zoltners–Sinha for fixed rep units) with exact L-fixing and an LCUT contiguity cut loop.
-* Larger ones go to the heuristic engine in ``local_search.py`` (region growing, balance and
-  compactness local search, LNS) with a valid Lagrangian lower bound.
+  Zoltners–Sinha for fixed rep units) with exact L-fixing, a start plan (spanning-tree
+  bisection + local search, then location–allocation), LP reduced-cost fixing, an objective
+  cut-off row and an LCUT contiguity cut loop.
+* Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
+  region growing, balance and compactness local search, LNS) with a valid lower bound.
 
 Free-centre objective (``centers == "free"``): with w = the first balance metric's weights and
 d = ``item_distance_km`` (filled with haversine km from ``item_latlon`` when None), inertia is
