@@ -46,7 +46,7 @@ DEFAULT_CAPACITY_HOURS = 1600.0  # one FTE: 40 h/week × 40 selling weeks
 CANDIDATES_PER_ITEM = 12         # nearest territories a screening item may go to
 CHUNK_SHARE = 0.02               # screening item: at most this share of a mean target
 SCREEN_LP_SECONDS = 120.0        # safety limits of the screening LP and MIP (wall seconds)
-SCREEN_MIP_SECONDS = 20.0
+SCREEN_MIP_SECONDS = 60.0
 SCREEN_GAP = 0.02                # the MIP stops within 2 % of its bound
 CANDIDATE_SPACING_KM = 50.0      # default hire candidates: this far from each other and reps
 NEW_PREFIX = "NEW"
@@ -345,7 +345,7 @@ def screening_dataset(dataset: Dataset, alignment: AlignmentConfig) -> Dataset:
                    adjacency=None, travel=None)
 
 
-def screen_plan(problem: AlignmentProblem) -> np.ndarray:
+def screen_plan(problem: AlignmentProblem) -> tuple[np.ndarray, str]:
     """A good plan fast, for comparing options (capacity is measured, not enforced):
 
     1. the LP relaxation over the ``CANDIDATES_PER_ITEM`` nearest territories per item, with
@@ -355,6 +355,9 @@ def screen_plan(problem: AlignmentProblem) -> np.ndarray:
        fractional ones, stopping within ``SCREEN_GAP`` of its bound (at ``SCREEN_MIP_SECONDS``
        it keeps its best plan, else the LP rounding; only then can a rerun differ);
     3. ``improve``: cost descent that never widens a band excess or breaks the move cap.
+
+    Returns the plan and how step 2 ended: ``mip`` (within the gap), ``mip time limit``
+    or ``lp rounding`` (the MIP found nothing in time).
     """
     problem = replace(problem, capacity=None)
     cand = select_candidates(problem, CANDIDATES_PER_ITEM)
@@ -366,8 +369,10 @@ def screen_plan(problem: AlignmentProblem) -> np.ndarray:
     rest = replace(problem, locked=np.where(whole, lp.assignment, problem.locked))
     mip = run_highs(rest, select_candidates(rest, CANDIDATES_PER_ITEM), integer=True,
                     time_limit=SCREEN_MIP_SECONDS, relative_gap=SCREEN_GAP, elastic=elastic)
-    plan = mip.assignment if mip.assignment is not None else lp.assignment
-    return improve(problem, cand, plan)
+    if mip.assignment is None:
+        return improve(problem, cand, lp.assignment), "lp rounding"
+    return improve(problem, cand, mip.assignment), "mip" if mip.status == "OPTIMAL" \
+        else "mip time limit"
 
 
 def _centre_weights(accounts: pd.DataFrame) -> np.ndarray:
@@ -440,13 +445,13 @@ def plan_kpis(dataset: Dataset, account_territory: np.ndarray, centres: pd.DataF
 def evaluate(dataset: Dataset, alignment: AlignmentConfig, capacity_fte: float) -> Evaluation:
     """Screen-optimise a variant (``screen_plan``) and measure it (``plan_kpis``)."""
     problem = build_problem(screening_dataset(dataset, alignment), alignment)
-    items = screen_plan(problem)
+    items, how = screen_plan(problem)
     account_territory = np.empty(len(dataset.accounts), dtype=object)
     for item, rows in enumerate(problem.item_accounts):
         account_territory[rows] = problem.territory_ids[items[item]]
     centres = territory_centres(dataset, capacity_fte, alignment.vacancy_fte)
     kpis = plan_kpis(dataset, account_territory, centres, problem.metric_names)
-    kpis["territories"] = problem.n_territories
+    kpis.update(territories=problem.n_territories, screening=how)
     return Evaluation(kpis, account_territory, centres)
 
 

@@ -92,6 +92,7 @@ def test_sizing_kpis_are_those_of_the_returned_plans(scenario, dataset, runs, ho
     for headcount, evaluation in runs:
         homes = homes_for_headcount(dataset, headcount, scenario.alignment.seed, "potential")
         assert len(evaluation.centres) == headcount
+        assert evaluation.kpis["screening"] == "mip"  # the MIP closed its gap, not a time limit
         assert set(evaluation.account_territory) <= set(homes["territory_id"])
         centres = homes.rename(columns={"home_lat": "lat", "home_lon": "lon"}).assign(fte=1.0)
         assert np.allclose(evaluation.centres[["lat", "lon"]], centres[["lat", "lon"]])
