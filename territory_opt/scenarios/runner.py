@@ -197,11 +197,21 @@ def write_result(result: Result, out_dir: str | Path, *, with_map: bool = True) 
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         result.manifest = manifest
+        _publishable(staging)
         _replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def _publishable(folder: Path) -> None:
+    """Give a staged folder the permissions of a normally created one (temp files are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.rglob("*"):
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
