@@ -415,7 +415,8 @@ def sweep(
     solver threads per point when the scenario leaves ``alignment.workers`` unset (1 =
     one point per core). out_dir: also write each point's results folder to
     out_dir/points/<name> and sweep.csv + sweep.png to out_dir (remote workers need
-    out_dir on a shared file system). Worker processes are spawned, so a script calling
+    out_dir on a shared file system). grid_source: the grid's file name, for error
+    messages. Worker processes are spawned, so a script calling
     this must do so under ``if __name__ == "__main__":``.
     """
     from dask.distributed import as_completed
