@@ -200,7 +200,8 @@ def _seed_units(plan: Plan, units: list[int], count: int, rng: np.random.Generat
 def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Generator,
                 tries: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
     """Split a connected region into two connected parts holding s1 seats and the rest
-    (s1 = 1 for regions of at most 8 seats, as GerryChain's recursive_tree_part, else half).
+    (s1 = 1 for regions of at most 8 seats and 300 units, as GerryChain's recursive_tree_part,
+    else half).
 
     Cuts one edge of a random spanning tree of the region (GerryChain-style), choosing the
     edge whose smaller side's loads are closest to its share of the region in every metric
@@ -209,7 +210,8 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
-    s1 = 1 if seats <= 8 else seats // 2  # carve single territories off small regions
+    # carve single territories off small county-scale regions (as GerryChain), else halve
+    s1 = 1 if seats <= 8 and len(region) <= 300 else seats // 2
     local = {int(u): a for a, u in enumerate(region)}
     rows, cols = [], []
     for a, u in enumerate(region):
@@ -688,11 +690,16 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
 
     best_label, best_centre, best_obj = None, None, np.inf
     try:
-        construct(plan, rng)
-        report("constructed")
         budget = options.time_limit
-        violation = balance(plan, start + 0.5 * budget, rng)
-        report("balanced")
+        while True:  # fresh random trees until a start balances or half the time is used
+            construct(plan, rng)
+            report("constructed")
+            attempt_end = min(start + 0.5 * budget, time.monotonic() + 0.2 * budget)
+            violation = balance(plan, attempt_end, rng)
+            report("balanced")
+            if violation <= 1e-12 or time.monotonic() >= start + 0.5 * budget:
+                break
+            plan = Plan(problem, graph, lower, upper, problem.contiguous)
         if violation > 1e-12:
             raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
                                   f"(remaining bound violation {violation:.3g})")
