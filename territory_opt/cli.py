@@ -159,7 +159,7 @@ def _compare(results, folder: Path) -> None:
     comparison = compare_results(results)
     out.print(render_rich_table(comparison))
     for sentence in comparison.explain():
-        out.print(f"• {sentence}")
+        out.print(f"• {sentence}", markup=False)
     write_comparison(comparison, folder)
     out.print(f"  comparison: {folder.resolve()}")
 
@@ -226,13 +226,15 @@ def sweep(
 ) -> None:
     """Run a grid of scenario variants on dask and mark the Pareto-efficient ones."""
     from territory_opt.scenarios.config import load_scenario
-    from territory_opt.scenarios.sweep import load_grid, write_sweep
+    from territory_opt.scenarios.sweep import load_grid, render_sweep_table
     from territory_opt.scenarios.sweep import sweep as run_sweep
 
     result = run_sweep(load_scenario(scenario), load_grid(grid), scheduler=scheduler,
-                       n_workers=workers, out_dir=out_dir)
-    for path in write_sweep(result, out_dir):
-        out.print(str(path))
+                       n_workers=workers, out_dir=out_dir, grid_source=str(grid))
+    out.print(render_sweep_table(result))
+    out.print(f"results: {out_dir.resolve()} (sweep.csv, sweep.png, points/)")
+    if not any(status in ("OPTIMAL", "FEASIBLE") for status in result.table["status"]):
+        raise TerritoryOptError("no point of the sweep produced a plan")
 
 
 @app.command()

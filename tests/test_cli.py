@@ -170,3 +170,15 @@ def test_console_script_exit_codes(ten_mistakes_scenario):
     assert "Traceback" not in done.stderr
     usage = subprocess.run([sys.executable, "-m", "territory_opt.cli", "run"], capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+def test_sweep_command_runs_a_grid_on_dask(valid_scenario, tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\n"alignment.balance.0.tolerance" = [0.05, 0.10]\n"alignment.time_limit" = [5]\n')
+    assert main(["sweep", str(valid_scenario), "--grid", str(grid), "--out", str(tmp_path / "sw")]) == 0
+    table = pd.read_csv(tmp_path / "sw" / "sweep.csv")
+    assert len(table) == 2 and set(table["status"]) <= {"OPTIMAL", "FEASIBLE"}
+    assert (tmp_path / "sw" / "sweep.png").is_file()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[grid]\n"alignment.no_such_key" = [1]\n')
+    assert main(["sweep", str(valid_scenario), "--grid", str(bad)]) == 2
