@@ -239,7 +239,7 @@ def test_scenarios_parse_and_point_at_the_shipped_data():
     balanced = load_scenario(DEMO / "demo-balanced.toml").alignment
     assert (balanced.level, balanced.compactness, balanced.max_moved_share) == \
         ("account", "travel", 0.20)
-    assert balanced.deterministic and balanced.time_limit == 60 and balanced.seed == 0
+    assert not balanced.deterministic and balanced.time_limit == 60 and balanced.seed == 0
     assert [(r.metric, r.tolerance, r.soft) for r in balanced.balance] == \
         [("potential", 0.05, False), ("workload", 0.10, False)]
     greenfield = load_scenario(DEMO / "demo-greenfield.toml").alignment
