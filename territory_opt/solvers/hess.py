@@ -243,10 +243,17 @@ class _Model:
         variables = list(self.x.values())
         for var in variables:
             var.integer = False
-        result = mathopt.solve(self.model, mathopt.SolverType.HIGHS, params=mathopt.SolveParameters(
-            enable_output=False, time_limit=timedelta(seconds=max(seconds, 0.05))))
+        try:
+            result = mathopt.solve(self.model, mathopt.SolverType.HIGHS,
+                                   params=mathopt.SolveParameters(
+                                       enable_output=False,
+                                       time_limit=timedelta(seconds=max(seconds, 0.05))))
+        except (AttributeError, RuntimeError):  # a failed LP only means no fixing
+            result = None
         for var in variables:
             var.integer = True
+        if result is None:
+            return 0, None
         if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
             return 0, None
         lp = float(result.objective_value())
@@ -308,8 +315,12 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
                 model.objective <= best_obj * (1 - relative_gap) + 1e-6)
         params = mathopt.SolveParameters(time_limit=timedelta(seconds=remaining),
                                          relative_gap_tolerance=relative_gap, enable_output=False)
-        result = mathopt.solve(model.model, mathopt.SolverType.HIGHS, params=params,
-                               model_params=model.hint(hint) if hint is not None else None)
+        try:
+            result = mathopt.solve(model.model, mathopt.SolverType.HIGHS, params=params,
+                                   model_params=model.hint(hint) if hint is not None else None)
+        except (AttributeError, RuntimeError) as err:  # MathOpt hides the message in __context__
+            log.append(f"round {rounds + 1}: HiGHS failed ({err.__context__ or err}); stopping")
+            break
         rounds += 1
         reason = result.termination.reason
         if best_obj is not None and reason in (mathopt.TerminationReason.INFEASIBLE,
