@@ -199,8 +199,8 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
         p, q = r["plan"], r["kmeans"]
         lines += ["", f"## Against a k-means baseline ({r['n']:,} × {r['k']}, {r['engine']})", "",
                   "| | optimiser | k-means | k-means / optimiser |", "|---|---|---|---|"]
-        for key, label in (("max_dev_potential", "max |deviation| potential"),
-                           ("max_dev_workload", "max |deviation| workload"),
+        for key, label in (("max_dev_potential", "max abs. deviation, potential"),
+                           ("max_dev_workload", "max abs. deviation, workload"),
                            ("travel", "travel (Σ workload·km)"), ("moved_share", "moved share")):
             ratio = q[key] / p[key] if p[key] else float("inf")
             fmt = (lambda v: f"{v:,.0f}") if key == "travel" else _pct
