@@ -77,7 +77,7 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         a = scenario.alignment
         options = SolveOptions(
             time_limit=a.time_limit, seed=a.seed, deterministic=a.deterministic, engine=a.engine,
-            workers=a.workers, progress=lambda info: say("solve", info),
+            workers=a.workers, candidates=a.candidates, progress=lambda info: say("solve", info),
         )
         say("solve", {"items": problem.n_items, "territories": problem.n_territories})
         solution = solve(problem, options)

@@ -140,7 +140,7 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
         raise InfeasibleError(reasons)
     engine = choose_engine(problem, options)
     notes: list[str] = []
-    per_item = getattr(options, "candidates", None) or DEFAULT_CANDIDATES
+    per_item = options.candidates or DEFAULT_CANDIDATES
     cand = select_candidates(problem, per_item)
     lp, cand, global_bound, multipliers, rounds = _lp_phase(
         problem, cand, options, started + LP_SHARE * options.time_limit)

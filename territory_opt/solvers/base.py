@@ -18,6 +18,7 @@ class SolveOptions:
     engine: str = "auto"                # auto | cpsat | highs | local
     workers: int | None = None
     relative_gap: float = 1e-4
+    candidates: int | None = None       # nearest territories kept per item (None = engine default)
     progress: Callable[[dict], None] | None = None  # called with {"objective", "bound", "seconds"}
 
 
