@@ -251,15 +251,16 @@ def _structure_out(name: str, out_dir: Path) -> Path:
     return out_dir / name
 
 
-def _write_best(scenario, dataset, folder: Path, label: str) -> None:
+def _write_best(scenario, dataset, folder: Path, label: str, time_limit: float | None) -> None:
     """Re-optimise the chosen option at the scenario's own settings and write it."""
-    from territory_opt.scenarios.runner import run_scenario, write_result
+    from territory_opt.scenarios.runner import write_result
+    from territory_opt.structure import reoptimise
 
-    renamed = scenario.model_copy(update={"name": f"{scenario.name}-{label}"})
     with _progress() as progress:
-        result = run_scenario(renamed, dataset=dataset, progress=ProgressDisplay(progress, renamed.name))
-        write_result(result, folder / renamed.name)
-    _summary(renamed.name, result.metrics, folder / renamed.name)
+        result = reoptimise(scenario, dataset, label, time_limit=time_limit,
+                            progress=ProgressDisplay(progress, f"{scenario.name}-{label}"))
+        write_result(result, folder / result.scenario.name)
+    _summary(result.scenario.name, result.metrics, folder / result.scenario.name)
 
 
 def _atomic_csv(frame, path: Path) -> Path:
@@ -276,7 +277,6 @@ def size(
     max_reps: Annotated[int, typer.Option("--max", help="Largest headcount")],
     step: Annotated[int, typer.Option(help="Headcount step")] = 1,
     capacity: Annotated[float | None, typer.Option(help="Workload hours per FTE (default: reps' median capacity, else 1600)")] = None,
-    time_limit: Annotated[float, typer.Option(help="Seconds per headcount")] = 10.0,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("results/sizing"),
 ) -> None:
     """Sizing curve: KPIs of the optimised plan for each headcount; smallest within capacity."""
@@ -287,8 +287,7 @@ def size(
         raise typer.BadParameter("need 1 <= --min <= --max and --step >= 1")
     with _progress() as progress:
         curve = size_headcount(load_scenario(scenario), range(min_reps, max_reps + 1, step),
-                               capacity_hours=capacity, time_limit=time_limit,
-                               progress=ProgressDisplay(progress, "sizing"))
+                               capacity_hours=capacity, progress=ProgressDisplay(progress, "sizing"))
     out_dir.mkdir(parents=True, exist_ok=True)
     out.print(curve.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     best = smallest_within_capacity(curve)
@@ -303,7 +302,8 @@ def hire(
     candidates: Annotated[Path | None, typer.Option(help="CSV of candidate_id, lat, lon[, name]")] = None,
     top: Annotated[int, typer.Option(help="How many to list")] = 10,
     screen: Annotated[int, typer.Option(help="Population centres screened when no file is given")] = 20,
-    time_limit: Annotated[float, typer.Option(help="Seconds per candidate")] = 10.0,
+    spacing_km: Annotated[float, typer.Option(help="Minimum km between default candidates and rep homes")] = 50.0,
+    reopt_time_limit: Annotated[float | None, typer.Option(help="Time limit (s) of the best option's re-optimisation")] = None,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("results/hire"),
 ) -> None:
     """Rank candidate home bases by the marginal value of one more rep; re-optimise the best."""
@@ -312,21 +312,22 @@ def hire(
     from territory_opt.structure import rank_hires
 
     loaded = load_scenario(scenario)
-    table = None if candidates is None else read_table(candidates, infer=True)
+    table = None if candidates is None else read_table(candidates, infer=True, label=str(candidates))
     with _progress() as progress:
-        ranking = rank_hires(loaded, candidates=table, top=top, screen=screen, time_limit=time_limit,
+        ranking = rank_hires(loaded, candidates=table, top=top, screen=screen, spacing_km=spacing_km,
                              progress=ProgressDisplay(progress, "hire"))
     out_dir.mkdir(parents=True, exist_ok=True)
     out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     out.print(str(_atomic_csv(ranking.table, out_dir / "hire_ranking.csv")))
     if ranking.best_dataset is not None:
-        _write_best(loaded, ranking.best_dataset, out_dir, "hire-" + str(ranking.table.at[0, "candidate_id"]))
+        _write_best(loaded, ranking.best_dataset, out_dir, "hire-" + str(ranking.table.at[0, "candidate_id"]),
+                    reopt_time_limit)
 
 
 @app.command()
 def retire(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
-    time_limit: Annotated[float, typer.Option(help="Seconds per territory")] = 10.0,
+    reopt_time_limit: Annotated[float | None, typer.Option(help="Time limit (s) of the best option's re-optimisation")] = None,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("results/retire"),
 ) -> None:
     """Rank territories by the harm of absorbing them (attrition); re-optimise the least harmful."""
@@ -335,12 +336,13 @@ def retire(
 
     loaded = load_scenario(scenario)
     with _progress() as progress:
-        ranking = rank_retirements(loaded, time_limit=time_limit, progress=ProgressDisplay(progress, "retire"))
+        ranking = rank_retirements(loaded, progress=ProgressDisplay(progress, "retire"))
     out_dir.mkdir(parents=True, exist_ok=True)
     out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     out.print(str(_atomic_csv(ranking.table, out_dir / "retire_ranking.csv")))
     if ranking.best_dataset is not None:
-        _write_best(loaded, ranking.best_dataset, out_dir, "retire-" + str(ranking.table.at[0, "territory_id"]))
+        _write_best(loaded, ranking.best_dataset, out_dir, "retire-" + str(ranking.table.at[0, "territory_id"]),
+                    reopt_time_limit)
 
 
 def main(argv: list[str] | None = None) -> int:

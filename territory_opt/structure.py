@@ -505,11 +505,8 @@ def sizing_curve(runs: list[tuple[int, Evaluation]], total_workload: float,
 
 
 def size_headcount(scenario: Scenario, counts: Iterable[int], *, capacity_hours: float | None = None,
-                   progress: Progress | None = None, time_limit: float | None = None) -> pd.DataFrame:
-    """The sizing curve of the scenario for each headcount in ``counts`` (``sizing_curve``).
-
-    ``time_limit`` is accepted for the CLI's option and unused: screening is not time-limited.
-    """
+                   progress: Progress | None = None) -> pd.DataFrame:
+    """The sizing curve of the scenario for each headcount in ``counts`` (``sizing_curve``)."""
     dataset = load_dataset(scenario)
     runs = sizing_runs(scenario, counts, capacity_hours=capacity_hours, dataset=dataset,
                        progress=progress)
@@ -572,8 +569,7 @@ def _rank(options: list[tuple[str, dict, Dataset]], baseline: Evaluation, metric
 def rank_hires(scenario: Scenario, *, candidates: pd.DataFrame | None = None, top: int = 10,
                screen: int = 20, spacing_km: float = CANDIDATE_SPACING_KM,
                capacity_hours: float | None = None,
-               dataset: Dataset | None = None, progress: Progress | None = None,
-               time_limit: float | None = None) -> Ranking:
+               dataset: Dataset | None = None, progress: Progress | None = None) -> Ranking:
     """Marginal value of one more rep at each candidate home base, best first.
 
     Candidates: ``candidates`` (candidate_id, lat, lon[, name]; checked by
@@ -581,8 +577,7 @@ def rank_hires(scenario: Scenario, *, candidates: pd.DataFrame | None = None, to
     ``spacing_km`` from each other and from every current rep. Each option is the current plan plus
     a new territory there (under the parent of the nearest rep's territory), re-optimised
     under the scenario's move cap; the baseline is the current territories re-optimised the
-    same way. ``score`` < 0 means the hire helps. ``time_limit`` is unused (see
-    ``size_headcount``).
+    same way. ``score`` < 0 means the hire helps.
     """
     dataset = dataset if dataset is not None else load_dataset(scenario)
     alignment = screening_alignment(scenario.alignment, keep_moves=True)
@@ -614,14 +609,13 @@ def rank_hires(scenario: Scenario, *, candidates: pd.DataFrame | None = None, to
 
 
 def rank_retirements(scenario: Scenario, *, capacity_hours: float | None = None,
-                     dataset: Dataset | None = None, progress: Progress | None = None,
-                     time_limit: float | None = None) -> Ranking:
+                     dataset: Dataset | None = None, progress: Progress | None = None) -> Ranking:
     """Harm of absorbing each territory into the others (attrition), least harm first.
 
     Each option drops one leaf territory (its rep leaves; its accounts lose their current
     territory, so absorbing them does not count against the move cap) and re-optimises the
     rest under the scenario's move cap; the baseline is the current territories re-optimised
-    the same way. ``time_limit`` is unused (see ``size_headcount``).
+    the same way.
     """
     dataset = dataset if dataset is not None else load_dataset(scenario)
     alignment = screening_alignment(scenario.alignment, keep_moves=True)

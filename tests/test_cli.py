@@ -182,3 +182,18 @@ def test_sweep_command_runs_a_grid_on_dask(valid_scenario, tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[grid]\n"alignment.no_such_key" = [1]\n')
     assert main(["sweep", str(valid_scenario), "--grid", str(bad)]) == 2
+
+
+def test_structure_commands_write_rankings_and_the_best_plan(valid_scenario, tmp_path):
+    assert main(["size", str(valid_scenario), "--min", "2", "--max", "4", "--out", str(tmp_path / "s")]) == 0
+    curve = pd.read_csv(tmp_path / "s" / "sizing.csv")
+    assert list(curve["headcount"]) == [2, 3, 4]
+    assert (tmp_path / "s" / "sizing.png").is_file()
+    assert main(["hire", str(valid_scenario), "--top", "2", "--spacing-km", "5", "--out", str(tmp_path / "h")]) == 0
+    ranking = pd.read_csv(tmp_path / "h" / "hire_ranking.csv", dtype={"candidate_id": str})
+    assert list(ranking["rank"]) == list(range(1, len(ranking) + 1)) and len(ranking) <= 2
+    assert (tmp_path / "h" / f"valid-small-hire-{ranking.at[0, 'candidate_id']}" / "assignments.csv").is_file()
+    assert main(["retire", str(valid_scenario), "--out", str(tmp_path / "r")]) == 0
+    retire = pd.read_csv(tmp_path / "r" / "retire_ranking.csv", dtype={"territory_id": str})
+    assert sorted(retire["territory_id"]) == ["T1", "T2", "T3", "T4"]
+    assert main(["size", str(valid_scenario), "--min", "5", "--max", "2"]) == 2
