@@ -263,6 +263,16 @@ def _write_best(scenario, dataset, folder: Path, label: str, time_limit: float |
     _summary(result.scenario.name, result.metrics, folder / result.scenario.name)
 
 
+def _report_ranking(scenario, ranking, out_dir: Path, kind: str, key: str, time_limit: float | None) -> None:
+    """Print and save a hire/retire ranking, then re-optimise and write its best option."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    out.print(str(_atomic_csv(ranking.table, out_dir / f"{kind}_ranking.csv")))
+    if ranking.best_dataset is not None:
+        label = f"{kind}-{ranking.table.at[0, key]}"
+        _write_best(scenario, ranking.best_dataset, out_dir, label, time_limit)
+
+
 def _atomic_csv(frame, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     frame.to_csv(tmp, index=False)
@@ -316,12 +326,7 @@ def hire(
     with _progress() as progress:
         ranking = rank_hires(loaded, candidates=table, top=top, screen=screen, spacing_km=spacing_km,
                              progress=ProgressDisplay(progress, "hire"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    out.print(str(_atomic_csv(ranking.table, out_dir / "hire_ranking.csv")))
-    if ranking.best_dataset is not None:
-        _write_best(loaded, ranking.best_dataset, out_dir, "hire-" + str(ranking.table.at[0, "candidate_id"]),
-                    reopt_time_limit)
+    _report_ranking(loaded, ranking, out_dir, "hire", "candidate_id", reopt_time_limit)
 
 
 @app.command()
@@ -337,12 +342,7 @@ def retire(
     loaded = load_scenario(scenario)
     with _progress() as progress:
         ranking = rank_retirements(loaded, progress=ProgressDisplay(progress, "retire"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out.print(ranking.table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    out.print(str(_atomic_csv(ranking.table, out_dir / "retire_ranking.csv")))
-    if ranking.best_dataset is not None:
-        _write_best(loaded, ranking.best_dataset, out_dir, "retire-" + str(ranking.table.at[0, "territory_id"]),
-                    reopt_time_limit)
+    _report_ranking(loaded, ranking, out_dir, "retire", "territory_id", reopt_time_limit)
 
 
 def main(argv: list[str] | None = None) -> int:
