@@ -109,13 +109,9 @@ def build_tables(
         item_of_account[rows] = item
     account_distance = problem.distance_km[item_of_account, new]
 
-    old_item = np.full(problem.n_items, -1)
-    for item, rows in enumerate(problem.item_accounts):
-        old_item[item] = old[rows[0]]
     previous_totals = np.zeros_like(problem.targets)
-    has_old = old_item >= 0
     for m in range(len(problem.metric_names)):
-        previous_totals[:, m] = _totals(problem.weights[:, m], np.where(has_old, old_item, -1), k)
+        previous_totals[:, m] = _totals(problem.weights[:, m], problem.current, k)
     explainer = MoveExplainer(problem, previous_totals)
     reasons = np.full(len(accounts), "", dtype=object)
     account_ids = accounts["account_id"].to_numpy()

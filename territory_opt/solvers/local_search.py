@@ -51,8 +51,11 @@ class Plan:
         self.problem, self.graph, self.contiguous = problem, graph, contiguous
         self.n, self.k = problem.n_items, problem.n_territories
         hard = ~np.asarray(problem.soft, bool)
-        self.w = np.asarray(problem.weights, float)[:, hard]
-        self.lower, self.upper = lower[:, hard], upper[:, hard]
+        # Hard metrics steer and must hold; with none, the soft ones steer (best effort).
+        self.enforced = bool(hard.any())
+        steer = hard if self.enforced else np.ones_like(hard)
+        self.w = np.asarray(problem.weights, float)[:, steer]
+        self.lower, self.upper = lower[:, steer], upper[:, steer]
         self.scale = np.maximum(self.upper.mean(axis=0), 1e-9)
         self.free = problem.centers == "free"
         self.kind = problem.compactness
@@ -111,6 +114,10 @@ class Plan:
 
     def total_violation(self) -> float:
         return sum(self.violation(self.load[t], t) for t in range(self.k))
+
+    def acceptable(self) -> bool:
+        """Every hard bound holds (always true when all metrics are soft)."""
+        return not self.enforced or self.total_violation() <= 1e-12
 
     def can_leave(self, i: int) -> bool:
         """Unit i may leave its territory: not its centre, and the rest stays connected."""
@@ -634,7 +641,8 @@ def valid_bound(plan: Plan, incumbent: float, deadline: float) -> float:
     if not plan.free:
         allowed = plan.fixed_cost
         return float(np.min(allowed, axis=1).sum())
-    return max(0.0, lagrangian_bound(plan, float(plan.upper[:, 0].max()), incumbent, deadline))
+    cap = float(plan.upper[:, 0].max()) if plan.enforced else np.inf  # soft loads may exceed U
+    return max(0.0, lagrangian_bound(plan, cap, incumbent, deadline))
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -677,7 +685,8 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         graph = knn_graph(np.asarray(problem.item_latlon, float))
         notes.append("no adjacency given: moves use the 8-nearest-neighbour graph")
     if np.any(np.asarray(problem.soft, bool)):
-        notes.append("large engine: soft metrics are reported, not balanced")
+        notes.append("large engine: soft metrics are balanced best-effort when no metric is hard, "
+                     "otherwise reported only; the objective excludes soft penalties")
     plan = Plan(problem, graph, lower, upper, problem.contiguous)
     log = []
 
@@ -697,10 +706,10 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
             attempt_end = min(start + 0.5 * budget, time.monotonic() + 0.2 * budget)
             violation = balance(plan, attempt_end, rng)
             report("balanced")
-            if violation <= 1e-12 or time.monotonic() >= start + 0.5 * budget:
+            if plan.acceptable() or time.monotonic() >= start + 0.5 * budget:
                 break
             plan = Plan(problem, graph, lower, upper, problem.contiguous)
-        if violation > 1e-12:
+        if not plan.acceptable():
             raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
                                   f"(remaining bound violation {violation:.3g})")
         for _ in range(20):
@@ -719,7 +728,7 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                 lns_step(plan, int(t), rng,
                          seconds=min(5.0, start + 0.85 * budget - time.monotonic()))
             improve(plan, start + 0.85 * budget)
-            if plan.total_violation() <= 1e-12 and plan.objective() < best_obj:
+            if plan.acceptable() and plan.objective() < best_obj:
                 best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
                                                      plan.objective())
             sweeps += 1
