@@ -197,3 +197,28 @@ def test_structure_commands_write_rankings_and_the_best_plan(valid_scenario, tmp
     retire = pd.read_csv(tmp_path / "r" / "retire_ranking.csv", dtype={"territory_id": str})
     assert sorted(retire["territory_id"]) == ["T1", "T2", "T3", "T4"]
     assert main(["size", str(valid_scenario), "--min", "5", "--max", "2"]) == 2
+
+
+def test_unit_level_contiguous_plan_is_reported_connected(valid_scenario, tmp_path):
+    scenario = derived(tmp_path, valid_scenario, "units", """
+[alignment]
+level = "unit"
+contiguous = true
+balance = [ { metric = "potential", tolerance = 0.35 } ]
+""")
+    assert main(["run", str(scenario), "--out", str(tmp_path / "out"), "--no-map"]) == 0
+    folder = tmp_path / "out" / "units"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["contiguous"] is True
+    # recheck: each territory's units are connected in the fixture's adjacency
+    import networkx as nx
+
+    units = pd.read_csv(folder / "units.csv", dtype=str)
+    edges = pd.read_csv(valid_scenario.parent / "adjacency.csv", dtype=str)
+    label = dict(zip(units["unit_id"], units["territory_id"]))
+    for territory, members in units.groupby("territory_id")["unit_id"]:
+        graph = nx.Graph()
+        graph.add_nodes_from(members)
+        graph.add_edges_from((a, b) for a, b in edges.iloc[:, :2].values
+                             if label.get(a) == territory and label.get(b) == territory)
+        assert nx.is_connected(graph)

@@ -187,12 +187,18 @@ def _territory_table(dataset: Dataset, problem, new: np.ndarray, account_distanc
     return table
 
 
+def _unit_level(dataset: Dataset, problem: AlignmentProblem) -> bool:
+    """True when the problem's items are exactly the dataset's units."""
+    return (dataset.units is not None and len(problem.item_ids) == len(dataset.units)
+            and set(problem.item_ids) == set(dataset.units["unit_id"]))
+
+
 def _unit_table(dataset: Dataset, problem, item_assignment, new) -> pd.DataFrame | None:
     """Each unit's territory: its own at unit level, else the one holding most of its accounts."""
     if dataset.units is None:
         return None
     ids = np.asarray(problem.territory_ids, dtype=object)
-    if len(problem.item_ids) == len(dataset.units) and set(problem.item_ids) == set(dataset.units["unit_id"]):
+    if _unit_level(dataset, problem):
         by_item = dict(zip(problem.item_ids, ids[item_assignment]))
         return pd.DataFrame({"unit_id": dataset.units["unit_id"], "territory_id": dataset.units["unit_id"].map(by_item)})
     frame = pd.DataFrame({"unit_id": dataset.accounts["unit_id"], "territory_id": ids[new]}).dropna()
@@ -244,5 +250,6 @@ def _plan_kpis(dataset, problem, territories, moved, units) -> dict:
         "moved_share": float(moved.mean()) if n else 0.0,
         "moved_potential": float(potential[moved].sum()),
         "moved_potential_share": float(potential[moved].sum() / potential.sum()) if potential.sum() > 0 else 0.0,
-        "contiguous": territories_contiguous(dataset, units),
+        # Only unit-level plans have a territory per unit; account-level plans report null.
+        "contiguous": territories_contiguous(dataset, units) if _unit_level(dataset, problem) else None,
     }
