@@ -150,6 +150,17 @@ def demo(
             results.append(_run_one(path, out_dir, _overrides(None, time_limit), True))
     if len(results) > 1:
         _compare(results, out_dir / "compare")
+    chosen = next((r for r in results if r.scenario.name == "demo-balanced"), None)
+    if chosen is not None:
+        from territory_opt.export import FORMATS, export_result
+
+        target = out_dir / chosen.scenario.name / "export"
+        with _progress() as progress:
+            show = ProgressDisplay(progress, "export")
+            for fmt in FORMATS:
+                show(fmt, {})
+                export_result(chosen, fmt, target)
+        out.print(f"  exports ({', '.join(FORMATS)}): {target.resolve()}")
     out.print(f"[bold green]Demo finished.[/] Results in {out_dir.resolve()}")
 
 
