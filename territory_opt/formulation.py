@@ -325,6 +325,11 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
 
     current = _item_choice(item_of, n, acc_current, level, root_rows, "current_territory")
     locked = _item_choice(item_of, n, acc_locked, level, root_rows, "locked_territory")
+    if alignment.centers == "free" and (locked >= 0).any():
+        # Green-field labels are new territories, so a lock to an old label cannot apply.
+        notes.append(f"green-field design: {int((locked >= 0).sum())} locked item(s) not applied "
+                     "(free centres create new territories)")
+        locked = np.full(n, -1)
     if alignment.moved_share_metric:
         move_weight = _group_sum(item_of, n, _metric_values(accounts,
                                                             alignment.moved_share_metric))

@@ -222,3 +222,42 @@ balance = [ { metric = "potential", tolerance = 0.35 } ]
         graph.add_edges_from((a, b) for a, b in edges.iloc[:, :2].values
                              if label.get(a) == territory and label.get(b) == territory)
         assert nx.is_connected(graph)
+
+
+def test_green_field_plan_measures_travel_to_the_chosen_centres(valid_scenario, tmp_path):
+    scenario = derived(tmp_path, valid_scenario, "green", """
+[alignment]
+level = "unit"
+centers = "free"
+contiguous = true
+compactness = "inertia"
+balance = [ { metric = "potential", tolerance = 0.35 } ]
+""")
+    assert main(["run", str(scenario), "--out", str(tmp_path / "out"), "--no-map"]) == 0
+    folder = tmp_path / "out" / "green"
+    territories = pd.read_csv(folder / "territories.csv", dtype={"center_unit_id": str})
+    plan = pd.read_csv(folder / "assignments.csv", dtype={"unit_id": str})
+    units = json.loads((valid_scenario.parent / "units.geojson").read_text())
+    # every centre is a unit of its own territory
+    unit_territory = dict(zip(plan["unit_id"], plan["territory_id"]))
+    for row in territories.itertuples():
+        assert unit_territory.get(row.center_unit_id, row.territory_id) == row.territory_id
+    assert len({f["properties"]["unit_id"] for f in units["features"]}) == 16
+    moved = plan[plan["moved"]]
+    assert moved["reason"].str.contains("green-field design").all()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["contiguous"] is True
+    assert metrics["balance"]["potential"]["max_abs_deviation"] <= 0.35 + 1e-9
+    assert any("locked item(s) not applied" in note for note in metrics["notes"])
+    # travel recomputed: haversine from each account's unit point to its territory's centre
+    from territory_opt.formulation import haversine_km
+    from territory_opt.scenarios.config import load_scenario as load
+    from territory_opt.data import load_dataset
+
+    dataset = load_dataset(load(scenario))
+    point = dataset.units.set_index("unit_id")[["lat", "lon"]]
+    centre = territories.set_index("territory_id")[["center_lat", "center_lon"]]
+    expected = haversine_km(point.loc[plan["unit_id"], "lat"].to_numpy(), point.loc[plan["unit_id"], "lon"].to_numpy(),
+                            centre.loc[plan["territory_id"], "center_lat"].to_numpy(),
+                            centre.loc[plan["territory_id"], "center_lon"].to_numpy())
+    assert plan["distance_km"].to_numpy() == pytest.approx(expected, abs=0.01)

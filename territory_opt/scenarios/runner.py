@@ -82,7 +82,9 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         say("solve", {"items": problem.n_items, "territories": problem.n_territories})
         solution = solve(problem, options)
     say("tables", {})
-    assignments, territories, units, kpis = build_tables(dataset, problem, solution.assignment)
+    assignments, territories, units, kpis = build_tables(
+        dataset, problem, solution.assignment,
+        solution.centers if problem.centers == "free" else None)
     metrics = {
         "scenario": scenario.name,
         "mode": scenario.alignment.mode,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.dataset import Dataset
+from territory_opt.formulation import haversine_km
 from territory_opt.problem import AlignmentProblem
 
 SUMMARY_METRICS = ("potential", "workload", "sales_ly")
@@ -93,9 +94,14 @@ def _ordinal(n: int) -> str:
 
 
 def build_tables(
-    dataset: Dataset, problem: AlignmentProblem, item_assignment: np.ndarray
+    dataset: Dataset, problem: AlignmentProblem, item_assignment: np.ndarray,
+    centers: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, dict]:
-    """Assignments, territories and units tables plus plan KPIs for metrics.json."""
+    """Assignments, territories and units tables plus plan KPIs for metrics.json.
+
+    ``centers`` (free-centre designs): the centre item of each territory; distances are
+    then measured to those centres instead of the rep homes.
+    """
     accounts = dataset.accounts
     k = problem.n_territories
     ids = np.asarray(problem.territory_ids, dtype=object)
@@ -107,18 +113,31 @@ def build_tables(
     item_of_account = np.empty(len(accounts), dtype=np.int64)
     for item, rows in enumerate(problem.item_accounts):
         item_of_account[rows] = item
-    account_distance = problem.distance_km[item_of_account, new]
+    if centers is not None:
+        centre_latlon = problem.item_latlon[np.asarray(centers)]
+        item_distance = haversine_km(*problem.item_latlon.T, *centre_latlon[item_assignment].T)
+        account_distance = item_distance[item_of_account]
+    else:
+        account_distance = problem.distance_km[item_of_account, new]
 
     previous_totals = np.zeros_like(problem.targets)
     for m in range(len(problem.metric_names)):
         previous_totals[:, m] = _totals(problem.weights[:, m], problem.current, k)
     explainer = MoveExplainer(problem, previous_totals)
+    unit_level = _unit_level(dataset, problem)
     reasons = np.full(len(accounts), "", dtype=object)
     account_ids = accounts["account_id"].to_numpy()
     for row in np.flatnonzero(moved):
         item = item_of_account[row]
         root_row = problem.item_accounts[item][0]
-        if root_row != row and len(problem.item_accounts[item]) > 1:
+        if centers is not None:
+            centre = problem.item_ids[int(centers[new[row]])]
+            reasons[row] = (f"moved {ids[old[row]]}→{ids[new[row]]}: green-field design; "
+                            f"{ids[new[row]]} is now centred on unit {centre}")
+        elif unit_level:
+            reasons[row] = (explainer.reason(item, old[row], new[row])
+                            + f" (moves with unit {problem.item_ids[item]})")
+        elif root_row != row and len(problem.item_accounts[item]) > 1:
             reasons[row] = (
                 f"moved {ids[old[row]]}→{ids[new[row]]}: follows its account family "
                 f"(parent {account_ids[root_row]})"
@@ -144,6 +163,10 @@ def build_tables(
             assignments[metric] = accounts[metric].to_numpy()
 
     territories = _territory_table(dataset, problem, new, account_distance)
+    if centers is not None:
+        territories["center_unit_id"] = [problem.item_ids[int(c)] for c in centers]
+        territories["center_lat"] = problem.item_latlon[np.asarray(centers), 0]
+        territories["center_lon"] = problem.item_latlon[np.asarray(centers), 1]
     units = _unit_table(dataset, problem, item_assignment, new)
     kpis = _plan_kpis(dataset, problem, territories, moved, units)
     return assignments, territories, units, kpis

@@ -234,7 +234,10 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         move_weight=np.asarray(problem.move_weight, float),
         move_penalty=float(problem.move_penalty), max_moved=problem.max_moved)
     incumbent = None
-    if mode == "free" and not cut_edges:
+    uniform = bool(np.all(lower == lower[0]) and np.all(upper == upper[0]))
+    if mode == "free" and not cut_edges and uniform:
+        # The location-allocation start assumes every territory has the same bounds; with
+        # unequal targets (e.g. part-time reps) the exact model's label variables decide.
         incumbent = _incumbent_from_relaxation(inst, options, notes, problem)
     remaining = options.time_limit - (time.monotonic() - start)
     result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,

@@ -257,6 +257,8 @@ class _Model:
         if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
             return 0, None
         lp = float(result.objective_value())
+        if not result.has_dual_feasible_solution():  # HiGHS may return no duals: no fixing
+            return 0, lp
         values, reduced = result.variable_values(), result.reduced_costs()
         fixed = 0
         for var in variables:
