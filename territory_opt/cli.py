@@ -95,8 +95,9 @@ def _run_one(path: Path, folder: Path, overrides: dict | None, with_map: bool):
     scenario = load_scenario(path, overrides)
     target = folder / scenario.name
     with _progress() as progress:
-        result = run_scenario(scenario, progress=ProgressDisplay(progress, scenario.name))
-        ProgressDisplay(progress, scenario.name)("write", {})
+        show = ProgressDisplay(progress, scenario.name)
+        result = run_scenario(scenario, progress=show)
+        show("write", {})
         write_result(result, target, with_map=with_map)
     _summary(scenario.name, result.metrics, target)
     return result

@@ -89,7 +89,8 @@ def family_roots(account_ids: pd.Series, parent_ids: pd.Series) -> np.ndarray:
     return root
 
 
-def _metric_values(accounts: pd.DataFrame, metric: str, file: str = "accounts") -> np.ndarray:
+def metric_values(accounts: pd.DataFrame, metric: str, file: str = "accounts") -> np.ndarray:
+    """Per-row values of a balance metric; ``accounts`` is the count (1 per row)."""
     if metric == "accounts":
         return np.ones(len(accounts))
     if metric not in accounts.columns:
@@ -288,10 +289,10 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
     metric_names = [rule.metric for rule in alignment.balance]
     weights = np.zeros((n, len(metric_names)))
     for j, metric in enumerate(metric_names):
-        weights[:, j] = _group_sum(item_of, n, _metric_values(accounts, metric))
+        weights[:, j] = _group_sum(item_of, n, metric_values(accounts, metric))
         if level == "unit" and dataset.units is not None and metric in dataset.units.columns \
                 and metric != "accounts":
-            weights[:, j] += _metric_values(dataset.units, metric, "units")
+            weights[:, j] += metric_values(dataset.units, metric, "units")
 
     fte = _territory_fte(dataset, territory_ids, alignment.vacancy_fte)
     if fte.sum() <= 0:
@@ -331,7 +332,7 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
                      "(free centres create new territories)")
         locked = np.full(n, -1)
     if alignment.moved_share_metric:
-        move_weight = _group_sum(item_of, n, _metric_values(accounts,
+        move_weight = _group_sum(item_of, n, metric_values(accounts,
                                                             alignment.moved_share_metric))
     else:
         move_weight = np.bincount(item_of, minlength=n).astype(float)
@@ -343,7 +344,7 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
     if alignment.eligibility:
         eligible = _eligibility(dataset, alignment.eligibility, territory_ids, item_of, n)
 
-    workload = _group_sum(item_of, n, _metric_values(accounts, "workload")) \
+    workload = _group_sum(item_of, n, metric_values(accounts, "workload")) \
         if "workload" in accounts.columns else None
     capacity = None
     if "capacity" in dataset.reps.columns:

@@ -34,7 +34,7 @@ import pandas as pd
 from territory_opt.data import load_dataset
 from territory_opt.dataset import Dataset
 from territory_opt.errors import InputError, InputIssue, NoSolutionError
-from territory_opt.formulation import build_problem, family_roots, haversine_km
+from territory_opt.formulation import build_problem, family_roots, haversine_km, metric_values
 from territory_opt.problem import AlignmentProblem
 from territory_opt.results import Result
 from territory_opt.scenarios.config import AlignmentConfig, Scenario
@@ -260,7 +260,7 @@ def homes_for_headcount(dataset: Dataset, headcount: int, seed: int,
     new territory hangs under the parent of the nearest current rep's territory (the root
     for a design without reps)."""
     accounts = dataset.accounts
-    weight = np.ones(len(accounts)) if metric == "accounts" else accounts[metric].to_numpy(float)
+    weight = metric_values(accounts, metric)
     if not weight.sum() > 0:
         weight = np.ones(len(accounts))
     cell = pd.factorize(_cells(dataset), sort=True)[0]  # k-means on weighted cell centroids
@@ -331,8 +331,7 @@ def screening_dataset(dataset: Dataset, alignment: AlignmentConfig) -> Dataset:
     k = max(len(dataset.leaf_territories), 1)
     share = np.zeros(len(accounts))
     for rule in alignment.balance:
-        values = np.ones(len(accounts)) if rule.metric == "accounts" else \
-            pd.to_numeric(accounts[rule.metric], errors="coerce").fillna(0.0).clip(lower=0).to_numpy()
+        values = metric_values(accounts, rule.metric).clip(min=0)
         family = np.bincount(roots, weights=values, minlength=len(accounts))[roots]
         share = np.maximum(share, family / max(values.sum() / k, 1e-12))
     share = np.where(roots == np.arange(len(accounts)), share, 0.0)  # count a family once
@@ -418,7 +417,7 @@ def plan_kpis(dataset: Dataset, account_territory: np.ndarray, centres: pd.DataF
     fte = centres["fte"].to_numpy(float)
     kpis = {}
     for metric in metrics:
-        values = np.ones(len(accounts)) if metric == "accounts" else accounts[metric].to_numpy(float)
+        values = metric_values(accounts, metric)
         totals = np.bincount(t_index, weights=values, minlength=k)
         targets = fte / fte.sum() * values.sum()
         kpis[f"max_dev_{metric}"] = float(np.max(np.abs(totals / np.maximum(targets, 1e-12) - 1)))

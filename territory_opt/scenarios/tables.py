@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.dataset import Dataset
-from territory_opt.formulation import haversine_km
+from territory_opt.formulation import haversine_km, metric_values
 from territory_opt.problem import AlignmentProblem
 
 SUMMARY_METRICS = ("potential", "workload", "sales_ly")
@@ -23,12 +23,6 @@ def account_territories(problem: AlignmentProblem, item_assignment: np.ndarray, 
     for item, rows in enumerate(problem.item_accounts):
         per_account[rows] = item_assignment[item]
     return per_account
-
-
-def _metric_values(accounts: pd.DataFrame, metric: str) -> np.ndarray:
-    if metric == "accounts":
-        return np.ones(len(accounts))
-    return accounts[metric].to_numpy(dtype=float)
 
 
 def _totals(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -199,7 +193,7 @@ def _territory_table(dataset: Dataset, problem, new: np.ndarray, account_distanc
         if metric in accounts and metric not in problem.metric_names:
             table[f"{metric}_total"] = _totals(accounts[metric].to_numpy(float), new, k)
     for m, metric in enumerate(problem.metric_names):
-        total = _totals(_metric_values(accounts, metric), new, k)
+        total = _totals(metric_values(accounts, metric), new, k)
         target = problem.targets[:, m]
         table[f"{metric}_total"] = total
         table[f"{metric}_target"] = target
