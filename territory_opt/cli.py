@@ -85,6 +85,10 @@ def _summary(name: str, metrics: dict, folder: Path) -> None:
     out.print(line)
     if balance:
         out.print(f"  {balance}; moved {metrics['moved_accounts']:,} accounts ({metrics['moved_share']:.1%})")
+    for level, figures in (metrics.get("levels") or {}).items():
+        worst = ", ".join(f"{m} max |dev| {v['max_abs_deviation']:.1%}" for m, v in figures.items()
+                          if isinstance(v, dict))
+        out.print(f"  {level} ({figures['groups']}{', kept' if figures['kept'] else ''}): {worst}")
     out.print(f"  results: {folder}")
 
 

@@ -30,16 +30,20 @@ Numbers (all per item, summed over its accounts):
   value, accepts all);
 * capacity: the sum of the territory's reps' ``capacity`` (NaN = no cap, when any of its
   reps has none, or for a vacancy); workload = the item's workload hours.
+* levels (``alignment.levels``): each leaf's ancestor at that ``level`` of the hierarchy file,
+  ordered top-down by depth; tolerance per metric from the rule, else the territory's.
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
 from territory_opt.dataset import Dataset
 from territory_opt.errors import InputError, InputIssue
-from territory_opt.problem import AlignmentProblem
+from territory_opt.problem import AlignmentProblem, Level
 from territory_opt.scenarios.config import AlignmentConfig
 
 EARTH_RADIUS_KM = 6371.0088
@@ -271,6 +275,74 @@ def _eligibility(dataset: Dataset, column: str, territory_ids: list[str], item_o
     return eligible
 
 
+def ancestors(territories: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Per territory id, its ancestors (itself excluded) keyed by their ``level`` value."""
+    parent = dict(zip(territories["territory_id"], territories["parent_id"]))
+    level = dict(zip(territories["territory_id"], territories["level"]))
+    out: dict[str, dict[str, str]] = {}
+    for tid in territories["territory_id"]:
+        chain, node, seen = {}, parent.get(tid), {tid}
+        while isinstance(node, str) and node in parent and node not in seen:
+            seen.add(node)
+            chain.setdefault(str(level.get(node)), node)
+            node = parent.get(node)
+        out[tid] = chain
+    return out
+
+
+def _levels(dataset: Dataset, territory_ids: list[str], alignment: AlignmentConfig,
+            metric_names: list[str]) -> list[Level]:
+    """The balanced hierarchy levels, top first (see ``Level``)."""
+    if not alignment.levels:
+        return []
+    issues = []
+    if alignment.centers == "free" or alignment.compactness == "cut_edges":
+        issues.append(InputIssue("scenario", "alignment.levels with centers = 'reps' and a "
+                                 "travel, inertia or none compactness", column="levels"))
+    chains = ancestors(dataset.territories)
+    default = {rule.metric: rule.tolerance for rule in alignment.balance}
+    levels, depth = [], {}  # depth: steps above the leaves
+    for rule in alignment.levels:
+        if rule.level in depth:
+            issues.append(InputIssue("scenario", "each level once in alignment.levels",
+                                     column="levels.level", value=rule.level))
+            continue
+        groups = [chains[t].get(rule.level) for t in territory_ids]
+        orphans = [t for t, g in zip(territory_ids, groups) if g is None]
+        if orphans:
+            issues.append(InputIssue("territories", f"every territory under a node of level "
+                                     f"'{rule.level}' (alignment.levels)", column="level",
+                                     value=", ".join(orphans[:5])))
+            continue
+        tolerance = dict(default)
+        if isinstance(rule.tolerance, dict):
+            unknown = sorted(set(rule.tolerance) - set(default))
+            if unknown:
+                issues.append(InputIssue("scenario", f"tolerances for balanced metrics "
+                                         f"({', '.join(default)}) at level '{rule.level}'",
+                                         column="levels.tolerance", value=", ".join(unknown)))
+            tolerance.update(rule.tolerance)
+        elif rule.tolerance is not None:
+            tolerance = dict.fromkeys(default, rule.tolerance)
+        group_ids = list(dict.fromkeys(groups))
+        position = {g: i for i, g in enumerate(group_ids)}
+        levels.append(Level(rule.level, group_ids, np.array([position[g] for g in groups]),
+                            np.array([tolerance[m] for m in metric_names], float),
+                            rule.keep_boundaries))
+        depth[rule.level] = list(chains[territory_ids[0]]).index(rule.level)  # steps up
+    if issues:
+        raise InputError(issues)
+    levels.sort(key=lambda lv: -depth[lv.name])  # the level furthest from the leaves first
+    for upper, lower in pairwise(levels):
+        nested = {}
+        for up, low in zip(upper.group_of, lower.group_of):
+            if nested.setdefault(low, up) != up:
+                raise InputError([InputIssue("territories", f"each '{lower.name}' under one "
+                                             f"'{upper.name}'", column="parent_id",
+                                             value=lower.group_ids[low])])
+    return levels
+
+
 def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProblem:
     """Build the geometry-free problem (see the module docstring for every convention)."""
     accounts = dataset.accounts
@@ -400,5 +472,6 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
         centers=alignment.centers,
         center_items=center_items,
         item_distance_km=item_distance_km,
+        levels=_levels(dataset, territory_ids, alignment, metric_names),
         notes=notes,
     )

@@ -13,6 +13,30 @@ import numpy as np
 
 
 @dataclass
+class Level:
+    """A hierarchy level above the leaf territories (e.g. district), balanced as a whole.
+
+    Group g's total of metric m must lie within ``targets[g, m] * (1 ± tolerances[m])`` where
+    the group target is the sum of its leaves' targets (hard, or penalised like the leaf
+    metric when that metric is soft). ``keep``: every item with a current territory stays in
+    that territory's group (existing boundaries are kept; no balance rows at this level).
+    With contiguity, every group is one connected piece.
+    """
+
+    name: str
+    group_ids: list[str]                # g groups
+    group_of: np.ndarray                # (k,) group index of each leaf territory
+    tolerances: np.ndarray              # (m,)
+    keep: bool = False
+
+    def targets(self, leaf_targets: np.ndarray) -> np.ndarray:
+        """(g, m) group targets: sums of the member leaves' targets."""
+        out = np.zeros((len(self.group_ids), leaf_targets.shape[1]))
+        np.add.at(out, self.group_of, leaf_targets)
+        return out
+
+
+@dataclass
 class AlignmentProblem:
     """Assign each of n items to exactly one of k territories.
 
@@ -54,6 +78,7 @@ class AlignmentProblem:
     centers: str = "reps"               # reps | free (solver picks centre items)
     center_items: np.ndarray | None = None  # (k,) item index of each fixed centre, if any
     item_distance_km: np.ndarray | None = None  # (n, n) item-item distances (free centres)
+    levels: list[Level] = field(default_factory=list)  # balanced levels above leaves, top first
     notes: list[str] = field(default_factory=list)  # modelling decisions worth reporting
 
     @property

@@ -32,6 +32,9 @@ class Result:
     metrics: the metrics.json dict (status, objective, bound, gap, solve_seconds,
         balance.{metric}.max_abs_deviation, moved_share, contiguous, ...).
     quotas: quotas.csv frame (node_id, level, parent_id, quota, ...) or None.
+    hierarchy: hierarchy.csv: every node of the territories file (territory_id, parent_id,
+        level, name) with the plan's accounts and per balanced metric <m>_total, <m>_target,
+        <m>_deviation (and <m>_tolerance for balanced levels); a valid territories file.
     """
 
     scenario: Scenario
@@ -41,5 +44,6 @@ class Result:
     metrics: dict
     units: pd.DataFrame | None = None
     quotas: pd.DataFrame | None = None
+    hierarchy: pd.DataFrame | None = None
     manifest: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)  # further tables, e.g. quota periods

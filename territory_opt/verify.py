@@ -26,7 +26,9 @@ def check_plan(problem: AlignmentProblem, assignment, centers=None) -> list[str]
 
     Checks: one valid territory per item; locks; eligibility; hard balance bounds; capacity;
     the move cap; contiguity over ``edges`` when ``problem.contiguous`` (each non-empty
-    territory one connected piece, containing its centre item when ``centers`` is given).
+    territory one connected piece, containing its centre item when ``centers`` is given);
+    and for every hierarchy level the same balance and contiguity of its groups, or, for a
+    kept level, every item with a current territory still in that territory's group.
     """
     n, k = problem.n_items, problem.n_territories
     ids, tids = problem.item_ids, problem.territory_ids
@@ -68,18 +70,54 @@ def check_plan(problem: AlignmentProblem, assignment, centers=None) -> list[str]
         if _over(moved, problem.max_moved):
             problems.append(f"moved {moved:,.2f} exceeds the move cap {problem.max_moved:,.2f}")
     if problem.contiguous:
-        problems += _contiguity(problem, plan, centers)
+        problems += _contiguity(problem, plan, centers, problem.territory_ids)
+    for level in problem.levels:
+        problems += _level(problem, plan, level)
     return problems
 
 
-def _contiguity(problem: AlignmentProblem, plan: np.ndarray, centers) -> list[str]:
+def _level(problem: AlignmentProblem, plan: np.ndarray, level) -> list[str]:
+    """Balance (or kept boundaries) and contiguity of one hierarchy level's groups."""
+    group_plan = np.asarray(level.group_of)[plan]
+    problems = []
+    if level.keep:
+        current = np.asarray(problem.current)
+        known = current >= 0
+        left = np.flatnonzero(known & (group_plan != np.asarray(level.group_of)[
+            np.where(known, current, 0)]))
+        return [f"item {problem.item_ids[i]} left its {level.name} "
+                f"{level.group_ids[level.group_of[current[i]]]} (boundaries are kept)"
+                for i in left[:20]]
+    groups = len(level.group_ids)
+    for m, name in enumerate(problem.metric_names):
+        if problem.soft[m]:
+            continue
+        load, target = np.zeros(groups), np.zeros(groups)
+        for i in range(problem.n_items):
+            load[group_plan[i]] += problem.weights[i, m]
+        for t in range(problem.n_territories):
+            target[level.group_of[t]] += problem.targets[t, m]
+        for g in range(groups):
+            lo = target[g] * (1 - level.tolerances[m])
+            hi = target[g] * (1 + level.tolerances[m])
+            if _over(load[g], hi) or _under(load[g], lo):
+                problems.append(f"{level.name} {level.group_ids[g]}: {name} {load[g]:,.2f} "
+                                f"outside [{lo:,.2f}, {hi:,.2f}]")
+    if problem.contiguous:
+        problems += _contiguity(problem, group_plan, None,
+                                [f"{level.name} {g}" for g in level.group_ids])
+    return problems
+
+
+def _contiguity(problem: AlignmentProblem, plan: np.ndarray, centers,
+                names: list[str]) -> list[str]:
     if problem.edges is None:
         return ["contiguity was asked for but the problem has no adjacency edges"]
     graph = nx.Graph()
     graph.add_nodes_from(range(problem.n_items))
     graph.add_edges_from((int(a), int(b)) for a, b in np.asarray(problem.edges))
     problems = []
-    for t, tid in enumerate(problem.territory_ids):
+    for t, tid in enumerate(names):
         members = np.flatnonzero(plan == t)
         if members.size == 0:
             continue

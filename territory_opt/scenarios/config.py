@@ -60,11 +60,36 @@ class BalanceRule(_Strict):
     penalty: float = Field(1000.0, ge=0.0)
 
 
+class LevelRule(_Strict):
+    """Balance a hierarchy level above the territories (``[[alignment.levels]]``).
+
+    ``level`` names a value of the territories file's ``level`` column (e.g. "district").
+    Each node of that level is balanced on the same metrics as the territories, within
+    ``tolerance``: one fraction for every metric, or a table per metric
+    (``{ potential = 0.02, workload = 0.05 }``; unlisted metrics keep the territory
+    tolerance). ``keep_boundaries = true`` keeps every account in its current node of this
+    level (no balance rows there); only the levels below are redrawn.
+    """
+
+    level: str
+    tolerance: float | dict[str, float] | None = None
+    keep_boundaries: bool = False
+
+    @field_validator("tolerance")
+    @classmethod
+    def _fractions(cls, value: float | dict[str, float] | None):
+        values = value.values() if isinstance(value, dict) else [value]
+        if any(v is not None and not 0.0 <= v <= 10.0 for v in values):
+            raise ValueError("tolerance must be a fraction in [0, 10]")
+        return value
+
+
 class AlignmentConfig(_Strict):
     mode: Literal["optimize", "current"] = "optimize"  # "current": evaluate the inherited plan
     level: Literal["account", "unit"] = "account"
     territories: int | None = Field(None, ge=1)
     balance: list[BalanceRule] = Field(default_factory=list)
+    levels: list[LevelRule] = Field(default_factory=list)  # balanced levels above territories
     compactness: Literal["travel", "inertia", "cut_edges", "none"] = "travel"
     distance: Literal["haversine", "geodesic_km_rounded"] = "haversine"
     centers: Literal["reps", "free"] = "reps"

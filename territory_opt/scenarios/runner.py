@@ -30,7 +30,7 @@ from territory_opt.formulation import build_problem
 from territory_opt.problem import AlignmentProblem
 from territory_opt.results import Result
 from territory_opt.scenarios.config import Scenario, load_scenario, scenario_from_dict
-from territory_opt.scenarios.tables import build_tables
+from territory_opt.scenarios.tables import build_tables, hierarchy_table
 from territory_opt.solvers import solve
 from territory_opt.solvers.base import Solution, SolveOptions
 
@@ -85,6 +85,7 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
     assignments, territories, units, kpis = build_tables(
         dataset, problem, solution.assignment,
         solution.centers if problem.centers == "free" else None)
+    hierarchy = hierarchy_table(dataset, problem, territories)
     metrics = {
         "scenario": scenario.name,
         "mode": scenario.alignment.mode,
@@ -98,6 +99,7 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         "seed": scenario.alignment.seed,
         "deterministic": scenario.alignment.deterministic,
         **kpis,
+        "levels": _level_kpis(problem, hierarchy),
         "notes": [*problem.notes, *solution.stats.get("notes", [])],
         "solver_stats": {k: v for k, v in solution.stats.items() if k != "notes"},
     }
@@ -116,9 +118,21 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
     return Result(
         scenario=scenario, dataset=dataset, assignments=assignments, territories=territories,
-        metrics=_jsonable(metrics), units=units, quotas=quotas,
+        metrics=_jsonable(metrics), units=units, quotas=quotas, hierarchy=hierarchy,
         extras={**extras, "solver_log": solution.log},
     )
+
+
+def _level_kpis(problem: AlignmentProblem, hierarchy: pd.DataFrame) -> dict:
+    """Per balanced hierarchy level and metric: the worst |deviation| and the tolerance."""
+    out = {}
+    for level in problem.levels:
+        rows = hierarchy[hierarchy["level"] == level.name]
+        out[level.name] = {"kept": level.keep, "groups": len(rows), **{
+            metric: {"max_abs_deviation": float(rows[f"{metric}_deviation"].abs().max()),
+                     "tolerance": None if level.keep else float(level.tolerances[m])}
+            for m, metric in enumerate(problem.metric_names)}}
+    return out
 
 
 def _jsonable(value):
@@ -181,6 +195,8 @@ def write_result(result: Result, out_dir: str | Path, *, with_map: bool = True) 
         result.territories.to_csv(staging / "territories.csv", index=False)
         if result.units is not None:
             result.units.to_csv(staging / "units.csv", index=False)
+        if result.hierarchy is not None:
+            result.hierarchy.to_csv(staging / "hierarchy.csv", index=False)
         if result.quotas is not None:
             result.quotas.to_csv(staging / "quotas.csv", index=False)
             periods = result.extras.get("quota_periods")
@@ -247,6 +263,8 @@ def load_result(path: str | Path) -> Result:
     territories = pd.read_csv(path / "territories.csv", dtype={k: str for k in ID_COLUMNS})
     units = pd.read_csv(path / "units.csv", dtype=str) if (path / "units.csv").is_file() else None
     quotas = pd.read_csv(path / "quotas.csv", dtype={k: str for k in ID_COLUMNS}) if (path / "quotas.csv").is_file() else None
+    hierarchy = pd.read_csv(path / "hierarchy.csv", dtype={k: str for k in ID_COLUMNS}) \
+        if (path / "hierarchy.csv").is_file() else None
     extras = {}
     if (path / "quota_periods.csv").is_file():
         extras["quota_periods"] = pd.read_csv(path / "quota_periods.csv", dtype={"node_id": str, "period": str})
@@ -254,7 +272,7 @@ def load_result(path: str | Path) -> Result:
     return Result(
         scenario=scenario, dataset=dataset, assignments=assignments, territories=territories,
         metrics=json.loads((path / "metrics.json").read_text()), units=units, quotas=quotas,
-        manifest=manifest, extras=extras,
+        hierarchy=hierarchy, manifest=manifest, extras=extras,
     )
 
 

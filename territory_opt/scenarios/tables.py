@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from territory_opt.dataset import Dataset
-from territory_opt.formulation import haversine_km, metric_values
+from territory_opt.formulation import ancestors, haversine_km, metric_values
 from territory_opt.problem import AlignmentProblem
 
 SUMMARY_METRICS = ("potential", "workload", "sales_ly")
@@ -201,7 +201,47 @@ def _territory_table(dataset: Dataset, problem, new: np.ndarray, account_distanc
             table[f"{metric}_deviation"] = np.where(target > 0, total / target - 1.0, 0.0)
     table["travel_km"] = _totals(account_distance, new, k).round(1)
     table["capacity"] = problem.capacity if problem.capacity is not None else np.nan
+    chains = ancestors(dataset.territories)
+    levels = list(dict.fromkeys(level for tid in problem.territory_ids
+                                for level in chains.get(tid, {})))
+    for level in levels:  # e.g. district_id, region_id: the territory's ancestor at that level
+        table[f"{level}_id"] = [chains.get(tid, {}).get(level) for tid in problem.territory_ids]
     return table
+
+
+def hierarchy_table(dataset: Dataset, problem: AlignmentProblem,
+                    territories: pd.DataFrame) -> pd.DataFrame:
+    """Every node of the hierarchy file under the new plan: territory_id, parent_id, level,
+    name, accounts and, per balanced metric, <m>_total, <m>_target (Σ of its leaves'), and
+    <m>_deviation; for levels balanced by ``problem.levels``, <m>_tolerance as well.
+
+    It is a valid territories file (extra columns are ignored on import), so the plan's
+    hierarchy can be read back as the next cycle's input.
+    """
+    nodes = dataset.territories[["territory_id", "parent_id", "level", "name"]].copy()
+    leaves = territories.set_index("territory_id")
+    chains = ancestors(dataset.territories)
+    members: dict[str, list[str]] = {tid: [tid] for tid in nodes["territory_id"]}
+    for leaf in problem.territory_ids:
+        for node in chains.get(leaf, {}).values():
+            members[node].append(leaf)
+    columns = ["accounts"] + [f"{m}_{part}" for m in problem.metric_names
+                              for part in ("total", "target")]
+    for column in columns:
+        nodes[column] = [float(leaves.loc[[t for t in members[node] if t in leaves.index],
+                                          column].sum()) for node in nodes["territory_id"]]
+    tolerance = {level.name: level.tolerances for level in problem.levels if not level.keep}
+    for m, metric in enumerate(problem.metric_names):
+        total, target = nodes[f"{metric}_total"], nodes[f"{metric}_target"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nodes[f"{metric}_deviation"] = np.where(target > 0, total / target - 1.0, 0.0)
+        if tolerance:
+            nodes[f"{metric}_tolerance"] = [
+                tolerance[lv][m] if lv in tolerance else
+                problem.tolerances[m] if tid in leaves.index else np.nan
+                for tid, lv in zip(nodes["territory_id"], nodes["level"])]
+    nodes["accounts"] = nodes["accounts"].astype(int)
+    return nodes
 
 
 def _unit_level(dataset: Dataset, problem: AlignmentProblem) -> bool:

@@ -1,6 +1,7 @@
 """Solver entry point: ``solve(problem, options) -> Solution``.
 
-Unit-level design (contiguity, free centres, or cut-edge compactness) goes to
+Problems with balanced hierarchy levels go to ``hierarchy.solve_top_down``, which calls this
+dispatcher once per level and block. Unit-level design (contiguity, free centres, or cut-edge compactness) goes to
 ``districting.solve_districting``; everything else to the fixed-centre assignment model
 (``assignment.solve_assignment``: HiGHS via MathOpt or CP-SAT).
 Raises InfeasibleError (with plain-words reasons) or NoSolutionError.
@@ -17,6 +18,10 @@ __all__ = ["Solution", "SolveOptions", "solve"]
 def solve(problem: AlignmentProblem, options: SolveOptions | None = None) -> Solution:
     """Solve an alignment problem with the engine its shape calls for."""
     options = options or SolveOptions()
+    if problem.levels:
+        from territory_opt.solvers.hierarchy import solve_top_down
+
+        return solve_top_down(problem, options, solve)
     if problem.contiguous or problem.centers == "free" or problem.compactness == "cut_edges":
         from territory_opt.solvers.districting import solve_districting
 
