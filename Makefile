@@ -28,9 +28,14 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(VENV)/bin/ruff check territory_opt tests benchmarks
 
+# Every benchmark in turn (about 1.5 h on 2 cores); each writes benchmarks/results/*.md.
+BENCHES := bench_quota bench_maps bench_alignment bench_counties make_national_instance \
+           bench_national bench_structure bench_levels bench_sweep
+
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,peers]"
-	$(PY) benchmarks/run_all.py
+	for bench in $(BENCHES); do $(PY) benchmarks/$$bench.py || exit 1; done
+	$(PY) -m benchmarks.peers
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -11,7 +11,8 @@ Numbers (all per item, summed over its accounts):
 * targets: a leaf territory's share of the metric total by rep FTE (sum of the ``fte`` of
   its reps; a vacancy counts ``alignment.vacancy_fte``);
 * centres: the home of the territory's first rep; without one (vacancy or no home), the
-  cost-weighted centroid of its current accounts, else the centroid of all accounts;
+  cost-weighted centroid of its current accounts, else the centroid of all accounts; the
+  centre item (contiguity's root) is the item nearest the centre not locked elsewhere;
 * distance: haversine km, or WGS-84 geodesic km rounded to whole km
   (``distance = "geodesic_km_rounded"``, the published districting convention);
 * cost weight of an account: ``workload`` when the workload column has a positive total,
@@ -437,8 +438,11 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
         keep = (a >= 0) & (b >= 0) & (a != b)
         edges = np.column_stack([a[keep], b[keep]])
 
-    center_items = np.argmin(distance(item_latlon[:, 0:1], item_latlon[:, 1:2],
-                                      centres[None, :, 0], centres[None, :, 1]), axis=0)
+    # each territory's centre item: the one nearest its centre that is not locked elsewhere
+    centre_km = distance(item_latlon[:, 0:1], item_latlon[:, 1:2], centres[None, :, 0],
+                         centres[None, :, 1])
+    centre_km[(locked[:, None] >= 0) & (locked[:, None] != np.arange(k)[None, :])] = np.inf
+    center_items = np.argmin(centre_km, axis=0)
     item_distance_km = None
     if alignment.centers == "free" and n <= FREE_CENTRE_DISTANCE_MAX_ITEMS:
         item_distance_km = distance(item_latlon[:, 0:1], item_latlon[:, 1:2],

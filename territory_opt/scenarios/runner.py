@@ -1,6 +1,7 @@
 """Run a scenario end to end and write or read its results folder.
 
-Pipeline: scenario → dataset (validated) → problem → solver → tables → quotas.
+Pipeline: scenario → dataset (validated) → problem → solver → independent check
+(``verify.check_plan``: a plan that breaks a hard rule is no plan, exit 4) → tables → quotas.
 A results folder is written whole or not at all: everything goes into a hidden
 temporary sibling that is renamed into place at the end.
 """
@@ -25,7 +26,7 @@ import pandas as pd
 
 from territory_opt.data import load_dataset
 from territory_opt.dataset import Dataset
-from territory_opt.errors import InputError, InputIssue
+from territory_opt.errors import InputError, InputIssue, NoSolutionError
 from territory_opt.formulation import build_problem
 from territory_opt.problem import AlignmentProblem
 from territory_opt.results import Result
@@ -33,6 +34,7 @@ from territory_opt.scenarios.config import Scenario, load_scenario, scenario_fro
 from territory_opt.scenarios.tables import build_tables, hierarchy_table
 from territory_opt.solvers import solve
 from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.verify import check_plan
 
 Progress = Callable[[str, dict], None]
 
@@ -81,10 +83,17 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         )
         say("solve", {"items": problem.n_items, "territories": problem.n_territories})
         solution = solve(problem, options)
+    centers = solution.centers if problem.centers == "free" else None
+    violations = check_plan(problem, solution.assignment, centers)
+    if violations and scenario.alignment.mode != "current":
+        raise NoSolutionError(
+            f"the best plan found breaks {len(violations)} hard rule(s), so no feasible plan "
+            f"was found within {scenario.alignment.time_limit:g} s: " + "; ".join(violations[:5])
+            + ("; …" if len(violations) > 5 else "")
+            + ". Raise the time limit, loosen tolerances, or drop contiguity or locks")
     say("tables", {})
     assignments, territories, units, kpis = build_tables(
-        dataset, problem, solution.assignment,
-        solution.centers if problem.centers == "free" else None)
+        dataset, problem, solution.assignment, centers)
     hierarchy = hierarchy_table(dataset, problem, territories)
     metrics = {
         "scenario": scenario.name,
@@ -100,6 +109,7 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         "deterministic": scenario.alignment.deterministic,
         **kpis,
         "levels": _level_kpis(problem, hierarchy),
+        "hard_rule_violations": violations,  # the inherited plan's, when mode = "current"
         "notes": [*problem.notes, *solution.stats.get("notes", [])],
         "solver_stats": {k: v for k, v in solution.stats.items() if k != "notes"},
     }

@@ -10,8 +10,9 @@ the blocks (items, leaves) of the stage before:
   leaves of cost[i, l] (likewise the distance), targets and capacities summed over the leaves,
   the level's tolerances capped by those of every level below (a group of leaves each within
   ±x % of its target is itself within ±x % of the sum, so a looser group band adds nothing
-  but can leave the next stage without a plan), and locks and current territories mapped to their group. With
-  contiguity, each leaf's centre unit is locked to its group, so the leaf stage can root it.
+  but can leave the next stage without a plan), and locks and current territories mapped to
+  their group. A leaf whose centre unit lands in another group is rooted at the block's unit
+  nearest its centre.
 * a kept level (``keep``): items stay in their current leaf's group; items without one are
   placed by the aggregated problem with every other item locked where it is.
 * the leaves: each final block is the original problem restricted to its items and leaves.
@@ -59,6 +60,7 @@ UPPER_TIME_SHARE = 1 / 3  # share of the remaining time an upper stage gets
 BOUND_TIME_SHARE = 0.25  # share of the first stage's time for its whole-cap bound solve
 DUAL_TIME_SHARE = 0.05   # share of the time limit for the territories-only Lagrangian bound
 DUAL_ITERATIONS = 300
+RETRY_MIN_SECONDS = 5.0  # a block re-solved by the heuristic engine gets at least this
 
 
 @dataclass
@@ -126,10 +128,6 @@ def aggregate(problem: AlignmentProblem, level: Level, block: Block,
         locked = np.where((locked < 0) & (current >= 0), current, locked)
     centre_items = np.array([sub.center_items[np.flatnonzero(leaf_column == c)[0]]
                              for c in range(g)])
-    if problem.contiguous:  # the leaf stage roots each leaf at its centre unit
-        for leaf, item in enumerate(sub.center_items):
-            if locked[item] < 0:
-                locked[item] = leaf_column[leaf]
     soft, penalty = sub.soft, sub.soft_penalty
     if keep_current:  # kept boundaries have no balance rows
         soft, penalty = np.ones_like(sub.soft), np.zeros_like(sub.soft_penalty)
@@ -300,13 +298,27 @@ def _run_stage(problem: AlignmentProblem, blocks: list[Block], options: SolveOpt
 
 def _solve_block(sub: AlignmentProblem, options: SolveOptions, seconds: float, solve_one,
                  level_name: str, block: Block, problem: AlignmentProblem) -> Solution:
+    """One block with the single-level engines. Upper stages use the heuristic path; a block
+    whose exact solve ends without a plan (small contiguous blocks go to the exact MIP) is
+    re-solved once by the heuristic engine with a quarter of its time (at least
+    ``RETRY_MIN_SECONDS``)."""
     progress = options.progress
     upper = level_name != "territory" and options.engine == "auto"
     staged = replace(options, time_limit=seconds, engine="local" if upper else options.engine,
                      progress=None if progress is None else
                      (lambda info: progress({**info, "stage": level_name})))
     try:
-        return solve_one(sub, staged)
+        try:
+            return solve_one(sub, staged)
+        except NoSolutionError:
+            if staged.engine == "local":
+                raise
+            solution = solve_one(sub, replace(staged, engine="local", time_limit=max(
+                seconds / 4, RETRY_MIN_SECONDS)))
+            solution.stats.setdefault("notes", []).append(
+                f"{level_name} block: the exact engine found no plan in {seconds:.0f} s; "
+                "the heuristic engine's plan is used")
+            return solution
     except InfeasibleError as error:
         where = ", ".join(problem.territory_ids[t] for t in block.leaves[:6])
         more = " …" if len(block.leaves) > 6 else ""
@@ -354,7 +366,7 @@ def _local_edges(edges: np.ndarray | None, position: np.ndarray) -> np.ndarray |
 def _local_centres(problem: AlignmentProblem, items: np.ndarray, leaves: np.ndarray,
                    position: np.ndarray) -> np.ndarray:
     """Each leaf's centre item inside ``items``: its own when present, else the nearest
-    unused one."""
+    unused one not locked to another territory."""
     centres = np.full(len(leaves), -1)
     own = problem.center_items[leaves] if problem.center_items is not None else \
         np.full(len(leaves), -1)
@@ -363,8 +375,10 @@ def _local_centres(problem: AlignmentProblem, items: np.ndarray, leaves: np.ndar
         if item >= 0 and position[item] >= 0 and position[item] not in used:
             centres[j] = position[item]
             used.add(int(position[item]))
+    locked = problem.locked[items]
     for j in np.flatnonzero(centres < 0):
         order = np.argsort(problem.distance_km[items, leaves[j]], kind="stable")
-        centres[j] = next(int(i) for i in order if int(i) not in used)
+        free = [int(i) for i in order if locked[i] in (-1, leaves[j])] or order.tolist()
+        centres[j] = next(i for i in free if i not in used)
         used.add(int(centres[j]))
     return centres

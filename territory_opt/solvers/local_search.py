@@ -64,6 +64,7 @@ class Plan:
                      if problem.item_distance_km is not None else None)
         self.w0 = np.asarray(problem.weights, float)[:, 0]
         self.fixed_cost = None if self.free else np.asarray(problem.cost, float)
+        self.allowed = None if self.free else _allowed(problem)
         self.label = np.full(self.n, -1)
         self.members: list[set[int]] = [set() for _ in range(self.k)]
         self.load = np.zeros((self.k, self.w.shape[1]))
@@ -141,8 +142,27 @@ class Plan:
                     queue.append(v)
         return not targets
 
+    def may(self, i: int, t: int) -> bool:
+        """Unit i may be placed in territory t (eligibility and locks, fixed centres)."""
+        return self.allowed is None or bool(self.allowed[i, t])
+
     def neighbour_territories(self, i: int) -> set[int]:
-        return {int(t) for t in self.label[self.graph.nbrs[i]]} - {int(self.label[i])}
+        """Territories next to unit i that it may move to."""
+        return {int(t) for t in self.label[self.graph.nbrs[i]]
+                if t != self.label[i] and self.may(i, int(t))}
+
+
+def _allowed(problem: AlignmentProblem) -> np.ndarray | None:
+    """(n, k) pairs allowed by ``eligible`` and ``locked`` (None when every pair is)."""
+    locked = np.asarray(problem.locked)
+    if problem.eligible is None and not (locked >= 0).any():
+        return None
+    allowed = np.ones((problem.n_items, problem.n_territories), bool) \
+        if problem.eligible is None else np.asarray(problem.eligible, bool).copy()
+    rows = np.flatnonzero(locked >= 0)
+    allowed[rows] = False
+    allowed[rows, locked[rows]] = True
+    return allowed
 
 
 # --- construction ----------------------------------------------------------------------------
@@ -310,7 +330,8 @@ def construct(plan: Plan, rng: np.random.Generator) -> None:
     frontier = [[] for _ in range(plan.k)]
     for t, c in enumerate(plan.centre):
         for v in plan.graph.nbrs[c]:
-            heapq.heappush(frontier[t], (float(plan.cost(int(v), t)), int(v)))
+            if plan.may(int(v), t):
+                heapq.heappush(frontier[t], (float(plan.cost(int(v), t)), int(v)))
     target = plan.upper.mean(axis=0)
     order = [(float(np.max(plan.load[t] / target)), t) for t in range(plan.k)]
     heapq.heapify(order)
@@ -323,12 +344,15 @@ def construct(plan: Plan, rng: np.random.Generator) -> None:
         _, u = heapq.heappop(frontier[t])
         plan.assign(u, t)
         for v in plan.graph.nbrs[u]:
-            if plan.label[v] < 0:
+            if plan.label[v] < 0 and plan.may(int(v), t):
                 heapq.heappush(frontier[t], (float(plan.cost(int(v), t)), int(v)))
         heapq.heappush(order, (float(np.max(plan.load[t] / target)), t))
-    for u in np.flatnonzero(plan.label < 0):  # only without a graph path (non-contiguous)
-        t = int(np.argmin(plan.cost(np.full(plan.k, u), np.arange(plan.k))))
-        plan.assign(int(u), t)
+    # units no territory could reach (no graph path, or cut off by locks and eligibility)
+    for u in np.flatnonzero(plan.label < 0):
+        cost = plan.cost(np.full(plan.k, u), np.arange(plan.k)).astype(float)
+        if plan.allowed is not None:
+            cost = np.where(plan.allowed[u], cost, np.inf)
+        plan.assign(int(u), int(np.argmin(cost)))
 
 
 # --- balance -----------------------------------------------------------------------------------
@@ -341,7 +365,7 @@ def _best_balance_move(plan: Plan, t: int) -> tuple[float, int, int] | None:
     else:
         boundary = {int(v) for i in plan.members[t] for v in plan.graph.nbrs[i]
                     if plan.label[v] != t}
-        candidates = [(i, t) for i in boundary]
+        candidates = [(i, t) for i in boundary if plan.may(i, t)]
     for i, b in candidates:
         a = plan.label[i]
         delta = (plan.violation(plan.load[a] - plan.w[i], a)
@@ -370,6 +394,7 @@ def _try_swap(plan: Plan, t: int, rng: np.random.Generator, sample: int = 15) ->
         mine = list(rng.permutation(mine)[:sample])
         theirs = list(rng.permutation(sorted(set(theirs)))[:sample])
         base = plan.violation(plan.load[t], t) + plan.violation(plan.load[b], b)
+        theirs = [j for j in theirs if plan.may(j, t)]
         for i in mine:
             for j in theirs:
                 shift = plan.w[i] - plan.w[j]
@@ -518,7 +543,7 @@ def improve(plan: Plan, deadline: float) -> int:
             if np.any(plan.load[a] - plan.w[i] < plan.lower[a] - 1e-9) or \
                     np.any(plan.load[b] + plan.w[i] > plan.upper[b] + 1e-9):
                 continue
-            if plan.contiguous and b not in plan.neighbour_territories(i):
+            if not plan.may(i, b) or (plan.contiguous and b not in plan.neighbour_territories(i)):
                 continue
             if plan.can_leave(i):
                 plan.assign(i, b)
@@ -550,7 +575,8 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
     before = float(cost[np.arange(len(units)), current].sum())
     inst = ExactInstance(
         graph=graph, roots=np.array([local[int(plan.centre[t])] for t in cols]),
-        allowed=np.ones((len(units), len(cols)), dtype=bool), cost=cost, mode="fixed",
+        allowed=np.ones((len(units), len(cols)), dtype=bool) if plan.allowed is None
+        else plan.allowed[np.ix_(units, cols)], cost=cost, mode="fixed",
         k=len(cols), weights=plan.w[units], lower=plan.lower[cols], upper=plan.upper[cols],
         soft=np.zeros(plan.w.shape[1], bool), soft_penalty=np.zeros(plan.w.shape[1]),
         targets=(plan.lower[cols] + plan.upper[cols]) / 2, cut_edges=plan.kind == "cut_edges")
@@ -639,8 +665,9 @@ def valid_bound(plan: Plan, incumbent: float, deadline: float) -> float:
         comps = len(components(plan.graph, range(plan.n)))
         return float(max(plan.k - comps, 0))
     if not plan.free:
-        allowed = plan.fixed_cost
-        return float(np.min(allowed, axis=1).sum())
+        cost = plan.fixed_cost if plan.allowed is None else \
+            np.where(plan.allowed, plan.fixed_cost, np.inf)
+        return float(np.min(cost, axis=1).sum())
     cap = float(plan.upper[:, 0].max()) if plan.enforced else np.inf  # soft loads may exceed U
     return max(0.0, lagrangian_bound(plan, cap, incumbent, deadline))
 

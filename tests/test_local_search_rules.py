@@ -1,0 +1,44 @@
+"""The large (heuristic) districting engine keeps locks and eligibility, checked independently."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import networkx as nx
+import numpy as np
+from test_districting import grid_problem
+
+from territory_opt.solvers.base import SolveOptions
+from territory_opt.solvers.districting import solve_districting
+from territory_opt.verify import check_plan
+
+
+def fixed_centre_grid(side: int = 14, k: int = 4):
+    """A side×side grid with k rep units in the corners, travel-like cost to each."""
+    problem = grid_problem(side, k, 0.15, seed=3)
+    corners = np.array([0, side - 1, side * (side - 1), side * side - 1])[:k]
+    xy = np.array([(i // side, i % side) for i in range(side * side)], float)
+    distance = np.linalg.norm(xy[:, None, :] - xy[corners][None, :, :], axis=2)
+    return replace(problem, centers="reps", compactness="travel", center_items=corners,
+                   cost=problem.weights[:, :1] * distance, distance_km=distance)
+
+
+def test_locked_and_ineligible_units_are_respected_by_the_large_engine():
+    problem = fixed_centre_grid()
+    n, side = problem.n_items, 14
+    middle = side * (side // 2) + side // 2
+    locked = np.full(n, -1)
+    locked[middle] = 3                       # the centre unit must join the far corner's T3
+    locked[middle + 1] = 3
+    eligible = np.ones((n, 4), bool)
+    banned = side * (side - 1) + side // 2   # bottom row, middle: T2 or T3, not T3
+    eligible[banned, 3] = False
+    problem = replace(problem, locked=locked, eligible=eligible)
+    solution = solve_districting(problem, SolveOptions(time_limit=8, engine="local", seed=1))
+    plan = solution.assignment
+    assert plan[middle] == 3 and plan[middle + 1] == 3
+    assert plan[banned] != 3
+    assert check_plan(problem, plan) == []
+    graph = nx.Graph(list(map(tuple, problem.edges)))
+    for t in range(4):
+        assert nx.is_connected(graph.subgraph(np.flatnonzero(plan == t).tolist()))
