@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from alignment_instances import random_problem
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from territory_opt.data import load_dataset
-from territory_opt.errors import InfeasibleError, InputError
+from territory_opt.errors import InfeasibleError, InputError, NoSolutionError
 from territory_opt.problem import Level
 from territory_opt.scenarios.config import load_scenario
 from territory_opt.scenarios.runner import run_scenario, write_result
@@ -215,3 +217,20 @@ def test_cli_explains_a_kept_district_that_cannot_be_split_then_runs(tmp_path, v
     done = run()
     assert done.returncode == 0, done.stdout
     assert "district (2, kept): potential max |dev|" in " ".join(done.stdout.split())
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), per=st.integers(2, 4), tolerance=st.floats(0.0, 0.2),
+       keep=st.booleans())
+def test_any_grouping_gives_a_checked_plan_or_a_stated_reason(seed, per, tolerance, keep):
+    """Whatever the districts, their tolerance and kept boundaries: the plan passes the
+    independent checker at every level, or the run says why there is none."""
+    problem = random_problem(n=120, k=8, seed=seed, tolerances=(0.2, 0.25),
+                             levels=[_districts(8, per, tolerance, keep=keep)])
+    try:
+        solution = solve(problem, SolveOptions(time_limit=4, seed=seed))
+    except (InfeasibleError, NoSolutionError) as error:
+        assert str(error)
+        return
+    assert check_plan(problem, solution.assignment) == []
+    assert solution.bound <= solution.objective + 1e-6 * max(1.0, abs(solution.objective))
