@@ -234,3 +234,29 @@ def test_any_grouping_gives_a_checked_plan_or_a_stated_reason(seed, per, toleran
         return
     assert check_plan(problem, solution.assignment) == []
     assert solution.bound <= solution.objective + 1e-6 * max(1.0, abs(solution.objective))
+
+
+def test_map_outlines_each_balanced_district_around_its_territories(tmp_path, valid_scenario):
+    import folium
+    import shapely
+
+    from territory_opt.maps import territory_map, territory_shapes
+
+    path = _scenario(tmp_path, valid_scenario,
+                     '[[alignment.levels]]\nlevel = "district"\ntolerance = 0.15\n')
+    result = run_scenario(load_scenario(path))
+    fmap = territory_map(result)
+    outlines = [c for c in fmap._children.values()
+                if isinstance(c, folium.GeoJson) and c.layer_name.startswith("Districts")]
+    assert len(outlines) == 1 and outlines[0].show
+    features = outlines[0].data["features"]
+    assert sorted(f["properties"]["node"].split(":")[0] for f in features) == \
+        ["district D1", "district D2"]
+    shapes = territory_shapes(result).set_index("territory_id").geometry
+    for feature in features:
+        district = feature["properties"]["node"].split(":")[0].split()[1]
+        leaves = result.territories.loc[result.territories["district_id"] == district,
+                                        "territory_id"]
+        outline = shapely.geometry.shape(feature["geometry"])
+        assert outline.symmetric_difference(shapely.union_all(shapes[leaves].values)).area \
+            < 1e-9

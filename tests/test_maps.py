@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from pathlib import Path
 
@@ -333,6 +334,9 @@ def test_write_map_is_atomic_and_replaces(plan, tmp_path):
     write_map(plan, target)
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in target.parent.iterdir()) == ["map.html"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # like any file, not 0600
 
 
 def test_snapshot_without_chromium_says_how_to_install(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from branca.element import MacroElement
 from folium.plugins import FastMarkerCluster, HeatMap
 from folium.template import Template
@@ -29,6 +30,7 @@ from folium.template import Template
 from territory_opt.maps import offline as assets
 from territory_opt.maps.labels import (
     balance_metrics,
+    format_share,
     kpi_table,
     plan_summary,
     rep_label,
@@ -128,6 +130,52 @@ def add_territories(
         popup=folium.GeoJsonPopup(fields=["kpis"], labels=False, max_width=420),
     )
     return layer.add_to(fmap)
+
+
+def add_hierarchy_outlines(fmap: folium.Map, result: Result,
+                           shapes: gpd.GeoDataFrame) -> list[folium.GeoJson]:
+    """One outline layer per hierarchy level above the territories with 2+ nodes (e.g.
+    Districts, Regions): the union of each node's territory shapes, drawn as a thick
+    unfilled line, with the node's totals and deviations in a tooltip. Layers of levels the
+    plan balanced (``metrics["levels"]``) are shown at start, the others are off."""
+    hierarchy = result.hierarchy
+    if hierarchy is None or shapes.empty:
+        return []
+    balanced = set((result.metrics.get("levels") or {}).keys())
+    metrics = balance_metrics(result.territories)
+    nodes = hierarchy.set_index("territory_id")
+    drawn = []
+    for depth, level in enumerate(_levels_above_territories(result)):
+        owner = dict(zip(result.territories["territory_id"], result.territories[f"{level}_id"]))
+        groups = shapes.assign(node=shapes["territory_id"].map(owner)).dropna(subset=["node"])
+        features = []
+        for node, part in groups.groupby("node", sort=True):
+            row = nodes.loc[node] if node in nodes.index else pd.Series(dtype=object)
+            detail = ", ".join(f"{m} {format_share(row.get(f'{m}_deviation'))}" for m in metrics
+                               if f"{m}_deviation" in row)
+            features.append({"type": "Feature",
+                             "geometry": shapely.union_all(part.geometry.values).__geo_interface__,
+                             "properties": {"node": safe_text(f"{level} {node}: "
+                                                              f"{row.get('name', node)}"),
+                                            "deviation": safe_text(detail)}})
+        if len(features) < 2:
+            continue
+        layer = folium.GeoJson(
+            _feature_collection(features), name=f"{level.capitalize()}s ({len(features)})",
+            show=level in balanced,
+            style_function=lambda f, w=2 + depth: {"fill": False, "color": "#111111",
+                                                   "weight": w, "opacity": 0.9},
+            tooltip=_geojson_detail([("node", "Node"), ("deviation", "Deviation")]))
+        drawn.append(layer.add_to(fmap))
+    return drawn
+
+
+def _levels_above_territories(result: Result) -> list[str]:
+    """Ancestor levels with a ``<level>_id`` column in territories.csv, nearest first."""
+    hierarchy = result.hierarchy
+    levels = [lv for lv in dict.fromkeys(hierarchy["level"].dropna())
+              if f"{lv}_id" in result.territories.columns]
+    return [lv for lv in levels if lv not in set(result.territories["level"].dropna())][::-1]
 
 
 def add_reps(fmap: folium.Map, result: Result, style: PlanStyle) -> folium.GeoJson | None:

@@ -39,6 +39,7 @@ def draw_plan(
     style = layers.plan_style(result, colours)
     accounts, total = layers.account_points(result, max_accounts)
     layers.add_territories(fmap, result, shapes, style)
+    layers.add_hierarchy_outlines(fmap, result, shapes)
     if not accounts.empty:
         layers.add_account_cluster(fmap, accounts, style, offline=offline)
     if change_layers is None:
@@ -61,7 +62,8 @@ def territory_map(
 ) -> folium.Map:
     """A folium map of ``result``.
 
-    Layers: territories (coloured so neighbours differ; KPI tooltip/popup), accounts
+    Layers: territories (coloured so neighbours differ; KPI tooltip/popup), outlines of
+    the districts/regions above them (shown when the plan balanced that level), accounts
     (clustered), moved accounts, potential heat map (off at start), rep homes; a legend.
     ``offline=True`` embeds every script and stylesheet; ``tiles`` (e.g. "OpenStreetMap")
     adds a base map that needs network; ``max_accounts`` caps the account points drawn.
@@ -79,6 +81,9 @@ def write_html(element: Element, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     html = element.get_root().render()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # temp files are 0600; a map is an ordinary file
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(html)
