@@ -91,3 +91,21 @@ def test_rook_ignores_float_noise_where_corners_meet():
         for i, j in cells])
     edges = adjacency_from_polygons(units, "rook")
     assert set(map(tuple, edges.to_numpy())) == expected_pairs(n, "rook")
+
+
+@pytest.mark.parametrize(("rule", "edges"), [("rook", 24), ("queen", 42)])
+def test_scenario_key_picks_the_rule_for_polygon_units(tmp_path, valid_scenario, rule, edges):
+    """The 4×4 grid of fixture units without its edge list: 24 shared borders, 18 corners."""
+    import shutil
+
+    from territory_opt.data import load_dataset
+    from territory_opt.scenarios.config import load_scenario
+
+    folder = tmp_path / "valid"
+    shutil.copytree(valid_scenario.parent, folder)
+    path = folder / "scenario.toml"
+    path.write_text(path.read_text().replace('adjacency = "adjacency.csv"',
+                                             f'adjacency_rule = "{rule}"'))
+    dataset = load_dataset(load_scenario(path))
+    assert dataset.adjacency_rule == rule
+    assert len(dataset.adjacency) == edges

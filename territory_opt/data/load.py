@@ -18,7 +18,8 @@ Conventions (beyond ``territory_opt.dataset``):
   else the leaves named by reps' territory_id and accounts' current_territory under ``ALL``.
 - At ``level = "unit"`` without a units file, units are built from the accounts' unit_id
   (lat/lon = mean of their accounts' lat/lon, no geometry).
-- Adjacency: the edge list file when given, else rook adjacency of the unit polygons.
+- Adjacency: the edge list file when given, else rook (or ``data.adjacency_rule = "queen"``)
+  adjacency of the unit polygons.
 """
 
 from __future__ import annotations
@@ -619,7 +620,8 @@ class _Loader:
             adjacency = normalise_edges(self.adjacency["unit_id"], self.adjacency["neighbor_id"])
             rule = "edge list"
         elif units is not None and self.units is not None and self.units.polygons:
-            adjacency, rule = adjacency_from_polygons(units, "rook"), "rook"
+            rule = self.scenario.data.adjacency_rule
+            adjacency = adjacency_from_polygons(units, rule)
         travel = None if self.travel is None else self.travel.reset_index(drop=True)
         sources = {key: Path(getattr(self.scenario.data, key)) for key in SPECS
                    if getattr(self.scenario.data, key) is not None}

@@ -42,6 +42,9 @@ class DataConfig(_Strict):
     units: Path | None = None
     adjacency: Path | None = None
     travel: Path | None = None  # travel.csv: account_id or unit_id, territory_id, minutes
+    # unit neighbours from polygons (when no adjacency file is given): "rook" = a shared border
+    # of positive length, "queen" = any touch, a shared corner included
+    adjacency_rule: Literal["rook", "queen"] = "rook"
     sheet: dict[str, str] = Field(default_factory=dict)  # XLSX sheet per file key
     columns: ColumnMaps = Field(default_factory=ColumnMaps)
 
@@ -330,7 +333,9 @@ def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict:
     data = raw.get("data")
     if isinstance(data, dict):
         for key, value in data.items():
-            if key in DataConfig.model_fields and key not in ("columns", "sheet") and isinstance(value, str):
+            if key in DataConfig.model_fields and key not in ("columns", "sheet",
+                                                               "adjacency_rule") \
+                    and isinstance(value, str):
                 data[key] = str((path.parent / value).resolve())
     quota = raw.get("quota")
     if isinstance(quota, dict) and isinstance(quota.get("bottom_up"), str):
