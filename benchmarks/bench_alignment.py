@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -133,6 +134,8 @@ def kmeans_plan(problem, dataset: Dataset, seed: int = 0) -> np.ndarray:
 
 
 def run_case(n: int, k: int, engine: str, time_limit: float, with_kmeans: bool) -> dict:
+    began = datetime.datetime.now(datetime.timezone.utc)
+    load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     dataset = synthetic_dataset(n, k)
     problem = build_problem(dataset, ALIGNMENT)
@@ -147,6 +150,8 @@ def run_case(n: int, k: int, engine: str, time_limit: float, with_kmeans: bool) 
            "lp_s": solution.stats.get("lp_seconds"),
            "warm_s": solution.stats.get("warm_start_seconds"),
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+           "started_utc": f"{began:%Y-%m-%d %H:%M}", "load": [load_start, os.getloadavg()[0]],
+           "notes": solution.stats.get("notes", []),
            "plan": plan_figures(problem, solution.assignment)}
     if with_kmeans:
         out["kmeans"] = plan_figures(problem, kmeans_plan(problem, dataset))
@@ -160,6 +165,11 @@ def _subprocess(n, k, engine, limit, kmeans) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _load(row: dict) -> str:
+    """1-minute load average at the start and end of a run (2 cores: above 2 = contended)."""
+    return f"{row['load'][0]:.1f} → {row['load'][1]:.1f}" if row.get("load") else "–"
 
 
 def _pct(x) -> str:
@@ -183,8 +193,9 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
         "homes near metros; balance potential ±5 %, workload ±10 %; travel = Σ workload·km "
         "to the rep home; the current plan is nearest-home with 15 % noise.", "",
         "| accounts × territories | engine | limit (s) | status | gap | solve (s) | build (s) "
-        "| max dev potential | max dev workload | violations | peak RSS (GB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| max dev potential | max dev workload | violations | peak RSS (GB) | run (UTC) "
+        "| load avg (start → end) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         p = r["plan"]
@@ -192,7 +203,8 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
             f"| {r['n']:,} × {r['k']} | {r['engine']} | {r['time_limit']:g} | {r['status']} | "
             f"{_pct(r['gap'])} | {r['solve_s']:.1f} | {r['build_s']:.1f} | "
             f"{_pct(p['max_dev_potential'])} | {_pct(p['max_dev_workload'])} | "
-            f"{r['violations']} | {r['peak_rss_gb']:.2f} |")
+            f"{r['violations']} | {r['peak_rss_gb']:.2f} | {r.get('started_utc', '–')} | "
+            f"{_load(r)} |")
     with_km = [r for r in rows if "kmeans" in r]
     if with_km:
         r = with_km[0]
@@ -210,7 +222,9 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
     lines += ["", "## How to read this", "",
               "- gap = (objective − bound) / objective. The bound is valid over ALL "
               "item–territory pairs, not only the 12 nearest candidates: it is the Lagrangian "
-              "bound at the LP duals (after pricing), raised by a subgradient ascent.",
+              "bound at the best duals found (the smoothed-Lagrangian ascent, then the LP over "
+              "the near-best pairs with pricing over all pairs; once pricing finds nothing it "
+              "equals the LP relaxation over every pair).",
               "- status OPTIMAL only when the engine proved it over complete candidates or the "
               "gap is within 10⁻⁴; a run stopped by the limit with a plan is FEASIBLE.",
               "- solve (s) is wall time of `solve()` only (build = dataset → problem). Phases are "

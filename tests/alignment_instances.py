@@ -43,3 +43,22 @@ def random_problem(n: int = 300, k: int = 10, seed: int = 0, tolerances=(0.10, 0
     }
     fields.update(overrides)
     return AlignmentProblem(**fields)
+
+
+def constrained_problem(n: int, k: int, seed: int, *, locks: int, ineligible: int, barred: int,
+                        capped: int, capacity_factor: float, move_share: float
+                        ) -> AlignmentProblem:
+    """``random_problem`` with every side rule: the first ``locks`` items locked to random
+    territories, the next ``ineligible`` items barred from the first ``barred`` territories,
+    a workload capacity of ``capacity_factor`` × target at territory ``capped``, and a move
+    cap of ``move_share`` of the items."""
+    rng = np.random.default_rng(seed)
+    base = random_problem(n, k, seed=seed)
+    locked = np.full(n, -1)
+    locked[:locks] = rng.integers(0, k, locks)
+    eligible = np.ones((n, k), bool)
+    eligible[locks:locks + ineligible, :barred] = False
+    capacity = np.full(k, np.nan)
+    capacity[capped] = base.targets[capped, 0] * capacity_factor
+    return random_problem(n, k, seed=seed, locked=locked, eligible=eligible, capacity=capacity,
+                          max_moved=move_share * n)

@@ -183,8 +183,10 @@ class _Progress(cp_model.CpSolverSolutionCallback):
 
 
 def configure(solver: cp_model.CpSolver, *, time_limit: float, seed: int, deterministic: bool,
-              workers: int | None, relative_gap: float) -> None:
-    """Search parameters; deterministic → interleaved search budgeted in deterministic time."""
+              workers: int | None, relative_gap: float, wall_limit: float | None = None) -> None:
+    """Search parameters; deterministic → interleaved search budgeted in deterministic time
+    ``time_limit``, with ``wall_limit`` seconds as a wall-clock safety stop (a run cut by it
+    is no longer reproducible)."""
     params = solver.parameters
     params.num_workers = workers or DEFAULT_WORKERS
     params.random_seed = seed
@@ -194,14 +196,20 @@ def configure(solver: cp_model.CpSolver, *, time_limit: float, seed: int, determ
     if deterministic:
         params.interleave_search = True
         params.max_deterministic_time = max(time_limit, 0.01)
+        if wall_limit is not None:
+            params.max_time_in_seconds = max(wall_limit, 0.01)
     else:
         params.max_time_in_seconds = max(time_limit, 0.01)
 
 
 def run_cpsat(problem: AlignmentProblem, cand: Candidates, *, time_limit: float, seed: int,
               deterministic: bool, workers: int | None, relative_gap: float,
-              hint: np.ndarray | None = None, progress=None) -> EngineResult:
-    """Solve the restricted model with CP-SAT from an optional plan hint."""
+              hint: np.ndarray | None = None, progress=None, wall_limit: float | None = None,
+              started: float | None = None) -> EngineResult:
+    """Solve the restricted model with CP-SAT from an optional plan hint; ``progress`` gets
+    every incumbent as ``{"objective", "bound", "seconds", "engine"}`` (seconds since
+    ``started``, a time.monotonic() value; default: now). ``stats["wall_stopped"]``: a
+    deterministic run was cut by ``wall_limit``."""
     built = build_cpsat(problem, cand)
     if hint is not None:
         chosen = np.zeros(cand.size, bool)
@@ -210,10 +218,11 @@ def run_cpsat(problem: AlignmentProblem, cand: Candidates, *, time_limit: float,
             built.model.add_hint(built.x[p], bool(chosen[p]))
     solver = cp_model.CpSolver()
     configure(solver, time_limit=time_limit, seed=seed, deterministic=deterministic,
-              workers=workers, relative_gap=relative_gap)
+              workers=workers, relative_gap=relative_gap, wall_limit=wall_limit)
     lines: list[str] = []
     solver.log_callback = lines.append
-    callback = _Progress(progress, built.cost_scale, time.monotonic()) if progress else None
+    callback = _Progress(progress, built.cost_scale, started if started is not None
+                         else time.monotonic()) if progress else None
     status = solver.solve(built.model, callback)
     name = {cp_model.OPTIMAL: "OPTIMAL", cp_model.FEASIBLE: "FEASIBLE",
             cp_model.INFEASIBLE: "INFEASIBLE"}.get(status, "UNKNOWN")
@@ -221,7 +230,10 @@ def run_cpsat(problem: AlignmentProblem, cand: Candidates, *, time_limit: float,
     hint_used = "The solution hint is complete and is feasible" in log
     stats = {"deterministic_time": solver.deterministic_time, "wall_time": solver.wall_time,
              "workers": solver.parameters.num_workers, "hint_feasible": hint_used,
-             "cost_scale": built.cost_scale}
+             "cost_scale": built.cost_scale,
+             "wall_stopped": deterministic and wall_limit is not None and name != "OPTIMAL"
+             and solver.deterministic_time < time_limit
+             and solver.wall_time >= 0.99 * wall_limit}
     if name in ("INFEASIBLE", "UNKNOWN"):
         return EngineResult(name, None, None, log=log, stats=stats)
     values = np.array([solver.boolean_value(v) for v in built.x], bool)

@@ -10,9 +10,11 @@ minimise ``Σ cost·x + move_penalty·moved weight + soft penalties``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize
 
 from territory_opt.problem import AlignmentProblem
 
@@ -178,10 +180,19 @@ class Multipliers:
 CHUNK_ROWS = 8192  # items per block when sweeping (n, k) Lagrangian costs (memory bound)
 
 
-def _lagrangian_costs(problem: AlignmentProblem, multipliers: Multipliers):
-    """Clipped multipliers' per-pair charge pieces, the constant term, and a block function
-    returning the (rows, k) Lagrangian costs (inf where not allowed)."""
-    weights = np.asarray(problem.weights, float)
+@dataclass
+class _Charges:
+    """Multipliers as they enter the Lagrangian: soft rows clipped to their penalty per unit
+    (else the bound is −∞), rows that do not exist zeroed; ``constant`` is the part of the
+    Lagrangian that does not depend on the plan."""
+
+    shift: np.ndarray               # (k, m) upper − lower multiplier, per metric unit
+    capacity: np.ndarray | None     # (k,) per workload unit, None without capacities
+    move: float                     # per unit of move weight leaving its current territory
+    constant: float
+
+
+def _charges(problem: AlignmentProblem, multipliers: Multipliers) -> _Charges:
     up, lo = multipliers.upper.copy(), multipliers.lower.copy()
     soft = np.asarray(problem.soft, bool)
     if soft.any():
@@ -196,21 +207,29 @@ def _lagrangian_costs(problem: AlignmentProblem, multipliers: Multipliers):
     move = multipliers.move if problem.max_moved is not None else 0.0
     if move > 0:
         constant -= move * problem.max_moved
+    return _Charges(up - lo, cap, move, constant)
+
+
+def _lagrangian_costs(problem: AlignmentProblem, multipliers: Multipliers):
+    """The constant term, and a block function returning the (rows, k) Lagrangian costs
+    (inf where not allowed)."""
+    weights = np.asarray(problem.weights, float)
+    charges = _charges(problem, multipliers)
     base = np.asarray(problem.cost, float)
     eligible = None if problem.eligible is None else np.asarray(problem.eligible, bool)
 
     def block(rows: slice) -> np.ndarray:
-        reduced = base[rows] + weights[rows] @ (up - lo).T
+        reduced = base[rows] + weights[rows] @ charges.shift.T
         count = reduced.shape[0]
         index = np.arange(count)
         current = problem.current[rows]
         has_current = current >= 0
-        leave = np.where(has_current, problem.move_penalty * problem.move_weight[rows], 0.0)
-        leave = leave + np.where(has_current, move * problem.move_weight[rows], 0.0)
+        leave = np.where(has_current, (problem.move_penalty + charges.move)
+                         * problem.move_weight[rows], 0.0)
         reduced += leave[:, None]
         reduced[index[has_current], current[has_current]] -= leave[has_current]
-        if cap is not None:
-            reduced += np.outer(np.asarray(problem.workload, float)[rows], cap)
+        if charges.capacity is not None:
+            reduced += np.outer(np.asarray(problem.workload, float)[rows], charges.capacity)
         if eligible is not None:
             reduced[~eligible[rows]] = np.inf
         locked = problem.locked[rows]
@@ -221,7 +240,7 @@ def _lagrangian_costs(problem: AlignmentProblem, multipliers: Multipliers):
             reduced[index[is_locked], locked[is_locked]] = keep
         return reduced
 
-    return constant, block
+    return charges.constant, block
 
 
 def _blocks(n: int):
@@ -250,20 +269,34 @@ def lagrangian_bound(problem: AlignmentProblem, multipliers: Multipliers
     return total, plan
 
 
-def price_pairs(problem: AlignmentProblem, cand: Candidates, multipliers: Multipliers,
-                per_item: int = 3) -> Candidates | None:
-    """Column generation step: add, per item, up to ``per_item`` non-candidate pairs whose
-    Lagrangian cost beats the item's best candidate. None when no pair prices out (then the
-    restricted LP is the LP over all allowed pairs and its bound is global)."""
-    _, block = _lagrangian_costs(problem, multipliers)
+@dataclass
+class Pricing:
+    """One sweep over all allowed pairs at some multipliers: the Lagrangian bound (valid over
+    every pair), each item's minimising territory, and the candidates with the priced-in
+    pairs added (None when no pair priced in)."""
+
+    bound: float
+    plan: np.ndarray
+    cand: Candidates | None
+
+
+def price(problem: AlignmentProblem, cand: Candidates, multipliers: Multipliers, *,
+          window: float = 0.0, per_item: int = 3) -> Pricing:
+    """Column generation step: per item, add up to ``per_item`` non-candidate pairs whose
+    Lagrangian cost is below the item's best candidate + ``window`` (cost units; 0 = strictly
+    better). With ``window=0`` and nothing added, the restricted LP whose duals these are is
+    the LP over all allowed pairs."""
+    constant, block = _lagrangian_costs(problem, multipliers)
     mask = cand.mask.copy()
-    added = 0
+    total, plan, added = constant, np.empty(problem.n_items, np.int64), 0
     for rows in _blocks(problem.n_items):
         reduced = block(rows)
+        plan[rows] = np.argmin(reduced, axis=1)
+        total += float(reduced[np.arange(reduced.shape[0]), plan[rows]].sum())
         in_cand = cand.mask[rows]
         best_candidate = np.where(in_cand, reduced, np.inf).min(axis=1)
         outside = np.where(in_cand, np.inf, reduced)
-        improving = outside < (best_candidate - 1e-9 * np.maximum(1.0, np.abs(
+        improving = outside < (best_candidate + window - 1e-9 * np.maximum(1.0, np.abs(
             best_candidate)))[:, None]
         local = np.flatnonzero(improving.any(axis=1))
         if local.size == 0:
@@ -274,87 +307,212 @@ def price_pairs(problem: AlignmentProblem, cand: Candidates, multipliers: Multip
         mask[rows.start + np.repeat(local, take)[chosen.ravel()], best.ravel()[chosen.ravel()]] \
             = True
         added += int(chosen.sum())
-    return Candidates.from_mask(mask, False, cand.per_item) if added else None
+    return Pricing(total, plan, Candidates.from_mask(mask, False, cand.per_item) if added
+                   else None)
+
+
+class _DualSpace:
+    """The dualised rows in "per unit of target" coordinates, as one vector
+    ``[upper (k·m), lower (k·m), capacity (k), move (1)]``: multiplier = coordinate / scale,
+    so metrics of any size step alike. Rows that do not exist are held at 0; soft rows are
+    boxed by their penalty per unit (beyond it the Lagrangian is −∞)."""
+
+    def __init__(self, problem: AlignmentProblem):
+        k, m = problem.targets.shape
+        self.problem, self.k, self.m = problem, k, m
+        self.scale = np.maximum(problem.targets, 1e-12)
+        capped = problem.capacity is not None and problem.workload is not None
+        self.finite_cap = np.isfinite(problem.capacity) if capped else np.zeros(k, bool)
+        self.cap_scale = np.where(self.finite_cap, np.maximum(
+            np.nan_to_num(problem.capacity) if capped else 1.0, 1e-12), 1.0)
+        self.move_scale = max(problem.max_moved or 1.0, 1.0)
+        soft_box = np.where(np.asarray(problem.soft, bool)[None, :],
+                            np.broadcast_to(problem.soft_penalty, (k, m)), np.inf)
+        cap_box = np.where(self.finite_cap, np.inf, 0.0)
+        move_box = np.inf if problem.max_moved is not None else 0.0
+        high = np.concatenate([soft_box.ravel(), soft_box.ravel(), cap_box, [move_box]])
+        self.bounds = [(0.0, None if np.isinf(h) else float(h)) for h in high]
+
+    def multipliers(self, y: np.ndarray) -> Multipliers:
+        km = self.k * self.m
+        return Multipliers(y[:km].reshape(self.k, self.m) / self.scale,
+                           y[km:2 * km].reshape(self.k, self.m) / self.scale,
+                           y[2 * km:2 * km + self.k] / self.cap_scale,
+                           float(y[-1] / self.move_scale))
+
+    def vector(self, multipliers: Multipliers) -> np.ndarray:
+        return np.concatenate([(multipliers.upper * self.scale).ravel(),
+                               (multipliers.lower * self.scale).ravel(),
+                               multipliers.capacity * self.cap_scale,
+                               [multipliers.move * self.move_scale]])
+
+    def gradient(self, territory_loads: np.ndarray, work: np.ndarray, moved: float
+                 ) -> np.ndarray:
+        """d Lagrangian / d coordinate at the given (possibly fractional) loads."""
+        problem = self.problem
+        g_cap = np.zeros(self.k)
+        if self.finite_cap.any():
+            capped = self.finite_cap
+            g_cap[capped] = (work[capped] - problem.capacity[capped]) / self.cap_scale[capped]
+        g_move = 0.0 if problem.max_moved is None else \
+            (moved - problem.max_moved) / self.move_scale
+        return np.concatenate([((territory_loads - problem.upper) / self.scale).ravel(),
+                               ((problem.lower - territory_loads) / self.scale).ravel(),
+                               g_cap, [g_move]])
+
+
+class _PairLagrangian:
+    """The Lagrangian restricted to candidate pairs, vectorised over pairs, and its smoothed
+    (soft-min) form: softmin_τ(r) = −τ·log Σ_t exp(−r_t/τ) per item, whose gradient is the
+    expected load under the Gibbs shares exp(−r/τ) / Σ exp(−r/τ). It is concave in the
+    multipliers, within τ·log(#candidates) per item of the exact Lagrangian, and tends to
+    it as τ → 0."""
+
+    def __init__(self, problem: AlignmentProblem, cand: Candidates):
+        self.problem, self.cand = problem, cand
+        self.cost = pair_costs(problem)[cand.item, cand.terr]
+        weights = np.asarray(problem.weights, float)
+        self.weights = [np.ascontiguousarray(weights[cand.item, j])
+                        for j in range(weights.shape[1])]  # per metric, per pair
+        self.workload = None if problem.workload is None else \
+            np.asarray(problem.workload, float)[cand.item]
+        current = problem.current[cand.item]
+        self.away = np.where((current >= 0) & (cand.terr != current),
+                             np.asarray(problem.move_weight, float)[cand.item], 0.0)
+        self.first, self.counts = cand.start[:-1], np.diff(cand.start)
+
+    def reduced(self, multipliers: Multipliers) -> tuple[np.ndarray, float]:
+        """Per-pair Lagrangian costs and the constant term."""
+        charges = _charges(self.problem, multipliers)
+        terr = self.cand.terr
+        reduced = self.cost.copy()
+        for j, weight in enumerate(self.weights):
+            reduced += weight * charges.shift[:, j][terr]
+        if charges.capacity is not None:
+            reduced += self.workload * charges.capacity[terr]
+        if charges.move:
+            reduced += charges.move * self.away
+        return reduced, charges.constant
+
+    def item_minimum(self, reduced: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(reduced, self.first)
+
+    def smoothed(self, multipliers: Multipliers, tau: float
+                 ) -> tuple[float, np.ndarray, np.ndarray, float]:
+        """Smoothed Lagrangian value, and the expected loads (k, m), workloads (k,) and
+        moved weight under the Gibbs shares."""
+        reduced, constant = self.reduced(multipliers)
+        low = self.item_minimum(reduced)
+        gibbs = np.exp((np.repeat(low, self.counts) - reduced) / tau)
+        total = np.add.reduceat(gibbs, self.first)
+        share = gibbs / np.repeat(total, self.counts)
+        value = constant + float(low.sum() - tau * np.log(total).sum())
+        k, terr = self.problem.n_territories, self.cand.terr
+        territory_loads = np.zeros((k, len(self.weights)))
+        for j, weight in enumerate(self.weights):
+            territory_loads[:, j] = np.bincount(terr, weights=share * weight, minlength=k)
+        work = np.zeros(k) if self.workload is None else \
+            np.bincount(terr, weights=share * self.workload, minlength=k)
+        return value, territory_loads, work, float((share * self.away).sum())
+
+
+def _regret_scale(problem: AlignmentProblem, cand: Candidates) -> float:
+    """Median gap between an item's cheapest and second-cheapest candidate (cost units): the
+    scale on which Lagrange multipliers change assignments."""
+    costs = pair_costs(problem)[cand.item, cand.terr]
+    order = np.lexsort((costs, cand.item))
+    several = np.flatnonzero(np.diff(cand.start) > 1)
+    first = order[cand.start[several]]
+    second = order[cand.start[several] + 1]
+    regret = costs[second] - costs[first]
+    scale = float(np.median(regret)) if regret.size else 0.0
+    return scale if scale > 0 else max(float(np.abs(costs).mean()) if costs.size else 0.0, 1.0)
+
+
+SMOOTH_TEMPERATURES = (0.3, 0.1, 0.03)  # τ per stage, × the regret scale
+SMOOTH_ITERATIONS = 100                 # L-BFGS-B iterations per stage
+WINDOW = 5.0                            # pairs within WINDOW·τ of their item's best stay in play
+SMOOTH_PRICING_ROUNDS = 6               # per temperature: re-maximise while pricing adds pairs
+SETTLED_SHARE = 0.002                   # ... more than this share of items' worth of pairs
+UNSETTLED_SHARE = 0.02                  # pricing added more: the candidates lack what the
+UNSETTLED_ITERATIONS = 25               # duals want, so maximise briefly and price again
 
 
 @dataclass
-class DualAscent:
-    """Result of ``dual_ascent``: best bound, its multipliers and Lagrangian plan."""
+class SmoothedDual:
+    """Result of ``smoothed_dual``."""
 
-    bound: float
-    multipliers: Multipliers
-    plan: np.ndarray
-    iterations: int
-
-
-def _side_rows(problem: AlignmentProblem, assignment: np.ndarray):
-    """Per-unit-of-target subgradients of the dualised rows at a plan."""
-    k = problem.n_territories
-    scale = np.maximum(problem.targets, 1e-12)
-    load = loads(problem, assignment)
-    g_up, g_lo = (load - problem.upper) / scale, (problem.lower - load) / scale
-    g_cap = np.zeros(k)
-    if problem.capacity is not None and problem.workload is not None:
-        work = np.bincount(assignment, weights=np.asarray(problem.workload, float), minlength=k)
-        finite = np.isfinite(problem.capacity)
-        g_cap[finite] = (work[finite] - problem.capacity[finite]) / np.maximum(
-            problem.capacity[finite], 1e-12)
-    g_move = 0.0
-    if problem.max_moved is not None:
-        g_move = (moved_weight(problem, assignment) - problem.max_moved) / max(
-            problem.max_moved, 1.0)
-    return g_up, g_lo, g_cap, g_move
+    bound: float                 # best exact Lagrangian bound seen (valid over all pairs)
+    multipliers: Multipliers     # the multipliers of that bound
+    cand: Candidates             # the candidates, with pairs priced in along the way
+    window: Candidates           # per item, the pairs within WINDOW·τ of its best, at the end
+    plan: np.ndarray             # each item's Lagrangian-best territory at the end
+    evaluations: int
+    stopped: bool                # a deadline cut a stage short
 
 
-def dual_ascent(problem: AlignmentProblem, *, upper_bound: float | None = None,
-                start: Multipliers | None = None, iterations: int = 150,
-                deadline: float | None = None) -> DualAscent:
-    """Maximise the Lagrangian bound over the multipliers (projected subgradient).
+def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
+                  deadline: float | None = None, report=None) -> SmoothedDual:
+    """Near-optimal LP duals without an LP: maximise the smoothed Lagrangian over the
+    candidates with L-BFGS-B, for decreasing temperatures τ (``SMOOTH_TEMPERATURES`` × the
+    regret scale). After each stage one sweep over all pairs takes the exact bound and prices
+    in pairs within WINDOW·τ of their item's best candidate. ``deadline`` (time.monotonic)
+    ends the current stage early; ``report(bound)`` is called after every stage.
 
-    Works in "per unit of target" coordinates so metrics of any scale step alike; the step is
-    Polyak's, θ·(target − L)/‖g‖², toward ``upper_bound`` when known, else 2 % above the best
-    bound so far; θ halves after 10 iterations without improvement. Every iterate gives a
-    valid bound over all allowed pairs; the best one is returned.
-    """
-    import time
+    At the end, ``window`` keeps, per item, the candidates within WINDOW·τ of its best: at
+    near-optimal duals the LP optimum lives there, so the LP over the window is small (most
+    items have one pair) and pricing completes it."""
+    space = _DualSpace(problem)
+    sigma = _regret_scale(problem, cand)
+    y = np.zeros(len(space.bounds))
+    best: Pricing | None = None
+    best_multipliers = space.multipliers(y)
+    evaluations, stopped, tau, settled = 0, False, sigma, False
+    pairs = _PairLagrangian(problem, cand)
 
-    k, m = problem.targets.shape
-    scale = np.maximum(problem.targets, 1e-12)
-    cap_scale = np.ones(k) if problem.capacity is None else np.where(
-        np.isfinite(problem.capacity), np.maximum(np.nan_to_num(problem.capacity), 1e-12), 1.0)
-    move_scale = max(problem.max_moved or 1.0, 1.0)
-    current = start or Multipliers(np.zeros((k, m)), np.zeros((k, m)), np.zeros(k), 0.0)
-    # scaled coordinates: u = multiplier × scale
-    u_up, u_lo = current.upper * scale, current.lower * scale
-    u_cap, u_move = current.capacity * cap_scale, current.move * move_scale
-    best = None
-    theta, stall = 1.0, 0
-    done = 0
-    for done in range(1, iterations + 1):
-        trial = Multipliers(u_up / scale, u_lo / scale, u_cap / cap_scale, u_move / move_scale)
-        bound, plan = lagrangian_bound(problem, trial)
-        if best is None or bound > best.bound + 1e-12 * max(1.0, abs(best.bound)):
-            best, stall = DualAscent(bound, trial, plan, done), 0
-        else:
-            stall += 1
-            if stall >= 10:
-                theta, stall = theta / 2, 0
-        if theta < 1e-4 or (deadline is not None and time.monotonic() > deadline):
+    for relative in SMOOTH_TEMPERATURES:
+        tau = relative * sigma
+
+        def negated(vector: np.ndarray) -> tuple[float, np.ndarray]:
+            nonlocal evaluations
+            evaluations += 1
+            value, territory_loads, work, moved = pairs.smoothed(space.multipliers(vector), tau)
+            return -value, -space.gradient(territory_loads, work, moved)
+
+        def check(_) -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise StopIteration
+
+        for _ in range(SMOOTH_PRICING_ROUNDS):
+            iterations = SMOOTH_ITERATIONS if settled else UNSETTLED_ITERATIONS
+            result = minimize(negated, y, jac=True, method="L-BFGS-B", bounds=space.bounds,
+                              callback=check, options={"maxiter": iterations,
+                                                       "maxfun": 2 * iterations,
+                                                       "ftol": 1e-13, "gtol": 0.0})
+            y = result.x
+            multipliers = space.multipliers(y)
+            scan = price(problem, cand, multipliers, window=WINDOW * tau, per_item=4)
+            if best is None or scan.bound > best.bound:
+                best, best_multipliers = scan, multipliers
+            if report is not None:
+                report(best.bound)
+            stopped = deadline is not None and time.monotonic() > deadline
+            if scan.cand is None:
+                break
+            added = scan.cand.size - cand.size
+            cand = scan.cand
+            pairs = _PairLagrangian(problem, cand)
+            settled = added <= UNSETTLED_SHARE * problem.n_items
+            if stopped or added <= SETTLED_SHARE * problem.n_items:
+                break
+        if stopped:
             break
-        g_up, g_lo, g_cap, g_move = _side_rows(problem, plan)
-        g_up = np.where((u_up > 0) | (g_up > 0), g_up, 0.0)
-        g_lo = np.where((u_lo > 0) | (g_lo > 0), g_lo, 0.0)
-        g_cap = np.where((u_cap > 0) | (g_cap > 0), g_cap, 0.0)
-        g_move = g_move if (u_move > 0 or g_move > 0) else 0.0
-        norm = float((g_up ** 2).sum() + (g_lo ** 2).sum() + (g_cap ** 2).sum() + g_move ** 2)
-        if norm <= 1e-18:
-            break  # the Lagrangian plan satisfies every dualised row: bound is optimal-ish
-        target = upper_bound if upper_bound is not None and upper_bound > best.bound else \
-            best.bound + 0.02 * max(abs(best.bound), 1.0)
-        step = theta * (target - bound) / norm
-        u_up = np.maximum(u_up + step * g_up, 0)
-        u_lo = np.maximum(u_lo + step * g_lo, 0)
-        u_cap = np.maximum(u_cap + step * g_cap, 0)
-        u_move = max(u_move + step * g_move, 0.0)
-    best.iterations = done
-    return best
+    reduced, _ = pairs.reduced(space.multipliers(y))
+    low = pairs.item_minimum(reduced)
+    keep = reduced <= np.repeat(low, pairs.counts) + WINDOW * tau
+    mask = np.zeros_like(cand.mask)
+    mask[cand.item[keep], cand.terr[keep]] = True
+    plan = cand.terr[np.lexsort((reduced, cand.item))[cand.start[:-1]]]
+    return SmoothedDual(best.bound, best_multipliers, cand,
+                        Candidates.from_mask(mask, False, cand.per_item), plan, evaluations,
+                        stopped)
