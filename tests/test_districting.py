@@ -103,11 +103,49 @@ def test_maine_without_contiguity_matches_published_optimum():
 
 
 @needs_counties
-def test_maine_cut_edges_without_contiguity():
-    problem = problem_from_graph(county("23"), 2, objective="cut_edges", contiguous=False)
-    solution = solve_districting(problem, SolveOptions(time_limit=5))
-    assert cut_edge_count(problem.edges, solution.assignment) == solution.objective
-    assert solution.bound <= 8 <= solution.objective  # published optimum 8 (T1)
+@pytest.mark.parametrize("contiguous, published", [(False, 8), (True, 16)])
+def test_maine_cut_edges_match_published_optima(contiguous, published):
+    # T1 (Validi & Buchanan 2022): the best plan without contiguity is disconnected, so
+    # imposing contiguity doubles the cut edges
+    problem = problem_from_graph(county("23"), 2, objective="cut_edges", contiguous=contiguous)
+    solution = solve_districting(problem, SolveOptions(time_limit=20))
+    assert solution.status == "OPTIMAL"
+    assert cut_edge_count(problem.edges, solution.assignment) == published
+    assert solution.objective == published and solution.bound == published
+    assert independent_violations(problem, solution.assignment) == []
+
+
+def brute_force_min_cut(problem: AlignmentProblem) -> int:
+    """Fewest cut edges over every split of the units into territories 0/1 (k = 2), each
+    within its bounds and, under contiguity, connected (networkx)."""
+    n = problem.n_items
+    graph = nx.Graph(list(map(tuple, problem.edges)))
+    lower, upper = np.ceil(problem.lower[:, 0] - 1e-6), np.floor(problem.upper[:, 0] + 1e-6)
+    masks = np.arange(2**n)
+    side = (masks[:, None] >> np.arange(n)[None, :]) & 1          # 1 = territory 1
+    load1 = side @ problem.weights[:, 0]
+    load0 = problem.weights[:, 0].sum() - load1
+    fits = (load0 >= lower[0]) & (load0 <= upper[0]) & (load1 >= lower[1]) & (load1 <= upper[1])
+    cuts = (side[:, problem.edges[:, 0]] != side[:, problem.edges[:, 1]]).sum(axis=1)
+    for mask in masks[fits][np.argsort(cuts[fits], kind="stable")]:
+        parts = [np.flatnonzero(side[mask] == t).tolist() for t in (0, 1)]
+        if not problem.contiguous or all(nx.is_connected(graph.subgraph(p)) for p in parts):
+            return int(cuts[mask])
+    raise AssertionError("no feasible split")
+
+
+@pytest.mark.parametrize("targets", [(1.0, 1.0), (0.6, 1.4)])
+@pytest.mark.parametrize("contiguous", [False, True])
+def test_cut_edges_on_a_grid_match_brute_force(targets, contiguous):
+    # equal targets use ordered labels; unequal ones keep labels = territories
+    problem = grid_problem(4, 2, 0.04, contiguous=contiguous, seed=5)
+    problem.compactness = "cut_edges"
+    problem.targets = problem.weights.sum() / 2 * np.array(targets)[:, None]
+    solution = solve_districting(problem, SolveOptions(time_limit=20))
+    assert solution.status == "OPTIMAL"
+    best = brute_force_min_cut(problem)
+    assert cut_edge_count(problem.edges, solution.assignment) == best == solution.objective
+    assert solution.bound == best
     assert independent_violations(problem, solution.assignment) == []
 
 

@@ -5,9 +5,10 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
 
 * Small instances (free centres: n ≤ ``EXACT_MAX_UNITS``; fixed centres: n·k ≤
   ``EXACT_MAX_PAIRS``) go to the exact MIP in ``hess.py`` (Hess model for free centres,
-  Zoltners–Sinha for fixed rep units) with exact L-fixing, a start plan (spanning-tree
-  bisection + local search, then location–allocation), LP reduced-cost fixing, an objective
-  cut-off row and an LCUT contiguity cut loop.
+  Zoltners–Sinha for fixed rep units, and for cut edges with free centres the labelling model of
+  Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
+  (spanning-tree bisection + local search, then location–allocation for inertia/travel), LP
+  reduced-cost fixing, an objective cut-off row and an LCUT contiguity cut loop.
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
   region growing, balance and compactness local search, LNS) with a valid lower bound.
 
@@ -32,8 +33,8 @@ from scipy.optimize import linear_sum_assignment
 from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolutionError
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers.base import Solution, SolveOptions
-from territory_opt.solvers.contiguity import Graph, overt_infeasibility
-from territory_opt.solvers.fixing import l_fixing
+from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
+from territory_opt.solvers.fixing import l_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
@@ -189,6 +190,72 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
     return best
 
 
+def order_labels(column_of: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Relabel a plan so that label c's first unit in ``order`` precedes label c+1's."""
+    first: dict[int, int] = {}
+    for i in np.asarray(order).tolist():
+        first.setdefault(int(column_of[i]), len(first))
+    return np.array([first[int(c)] for c in column_of])
+
+
+def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
+                    seed: int, notes: list[str]) -> tuple[np.ndarray, float] | None:
+    """Labels mode start plan: the fewest cut edges over repeated quick plans (spanning-tree
+    bisection, balancing and cut-edge local search) within ``seconds``. The quick plans keep
+    territories connected whenever the unit graph is (they balance far better that way)."""
+    deadline = time.monotonic() + seconds
+    if len(components(inst.graph, range(inst.graph.n))) == 1:
+        problem = replace(problem, contiguous=True)
+    edges = np.asarray(problem.edges).reshape(-1, 2)
+    best, tries = None, 0
+    while time.monotonic() < deadline:
+        quick = quick_plan(problem, inst.graph, inst.lower, inst.upper,
+                           deadline - time.monotonic(), seed + tries)
+        tries += 1
+        if quick is None:
+            continue
+        labels = order_labels(quick[0], inst.order) if inst.ordered_labels else quick[0]
+        cut = float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]]))
+        if best is None or cut < best[1]:
+            best = (labels, cut)
+    notes.append(f"start plan: fewest cut edges over {tries} quick plans: "
+                 f"{best[1] if best else 'none'}")
+    return best
+
+
+def _label_order(problem: AlignmentProblem, graph: Graph, lower: np.ndarray, upper: np.ndarray,
+                 uniform: bool, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels mode: the vertex ordering π and the allowed (n, k) unit–label pairs.
+
+    π starts with a set B of units no two of which fit one contiguous territory (contiguity
+    only), then the rest by decreasing first hard metric (Validi & Buchanan). With one shared
+    bound: D-fixing (the unit at position p takes labels ≤ p); under contiguity B's p-th unit is
+    the representative of label p (it conflicts with the earlier ones), and label p keeps only
+    units within the upper bound's vertex-weighted reach of it (L-fixing).
+    """
+    n, k = problem.n_items, problem.n_territories
+    weights = np.asarray(problem.weights, float)
+    hard = ~np.asarray(problem.soft, bool)
+    separated = (pairwise_separated(graph, weights[:, hard], upper[0, hard], k)
+                 if problem.contiguous and uniform and hard.any() else [])
+    rest = np.argsort(-weights[:, int(np.argmax(hard))], kind="stable")
+    order = np.concatenate([separated, [i for i in rest if i not in set(separated)]]).astype(int)
+    allowed = np.ones((n, k), dtype=bool)
+    if uniform:
+        position = np.empty(n, dtype=int)
+        position[order] = np.arange(n)
+        allowed &= np.arange(k)[None, :] <= position[:, None]
+        if separated:
+            reach = l_fixing(graph, weights[:, hard], lower[0, hard], upper[0, hard],
+                             np.asarray(separated))
+            allowed[:, :len(separated)] &= reach.T
+            allowed[separated] = False
+            allowed[separated, np.arange(len(separated))] = True
+    notes.append(f"labels: {len(separated)} pairwise separated units fix their labels; "
+                 f"{int(allowed.sum())} of {n * k} unit–label pairs kept")
+    return order, allowed
+
+
 def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
            lower: np.ndarray, upper: np.ndarray, notes: list[str]) -> Solution:
     start = time.monotonic()
@@ -196,7 +263,12 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     weights = np.asarray(problem.weights, float)
     hard = ~np.asarray(problem.soft, bool)
     cut_edges = problem.compactness == "cut_edges"
-    if problem.centers == "free":
+    uniform = bool(np.all(lower == lower[0]) and np.all(upper == upper[0]))
+    order = None
+    if problem.centers == "free" and cut_edges:
+        roots, cost, mode = np.full(k, -1), np.zeros((n, k)), "labels"
+        order, allowed = _label_order(problem, graph, lower, upper, uniform, notes)
+    elif problem.centers == "free":
         roots = np.arange(n)
         dist = free_centre_distances(problem)
         cost = free_centre_cost(problem, dist)
@@ -218,13 +290,14 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         allowed[roots, np.arange(k)] = True
         mode = "fixed"
     before = int(allowed.sum())
-    if problem.contiguous and np.any(hard):
+    if problem.contiguous and np.any(hard) and mode != "labels":
         loose_lo, loose_hi = lower[:, hard].min(axis=0), upper[:, hard].max(axis=0)
         reach = l_fixing(graph, weights[:, hard], loose_lo, loose_hi, roots)
         allowed &= reach.T
         if mode == "fixed":
             allowed[roots, np.arange(k)] = True
-    notes.append(f"L-fixing kept {int(allowed.sum())} of {before} unit–centre pairs")
+    if mode != "labels":
+        notes.append(f"L-fixing kept {int(allowed.sum())} of {before} unit–centre pairs")
     inst = ExactInstance(
         graph=graph, roots=roots, allowed=allowed, cost=cost, mode=mode, k=k,
         weights=weights, lower=lower, upper=upper, soft=np.asarray(problem.soft, bool),
@@ -232,18 +305,22 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         targets=np.asarray(problem.targets, float), cut_edges=cut_edges,
         current=np.asarray(problem.current) if mode == "fixed" else None,
         move_weight=np.asarray(problem.move_weight, float),
-        move_penalty=float(problem.move_penalty), max_moved=problem.max_moved)
+        move_penalty=float(problem.move_penalty), max_moved=problem.max_moved,
+        order=order, ordered_labels=mode == "labels" and uniform)
     incumbent = None
-    uniform = bool(np.all(lower == lower[0]) and np.all(upper == upper[0]))
-    if mode == "free" and not cut_edges and uniform:
+    if mode == "labels":
+        incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit, options.seed, notes)
+    elif mode == "free" and not cut_edges and uniform:
         # The location-allocation start assumes every territory has the same bounds; with
         # unequal targets (e.g. part-time reps) the exact model's label variables decide.
         incumbent = _incumbent_from_relaxation(inst, options, notes, problem)
     remaining = options.time_limit - (time.monotonic() - start)
     result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
                          progress=options.progress, incumbent=incumbent)
-    stats = {"model": "hess" if mode == "free" else "zoltners-sinha",
-             "contiguity": "lcut-loop" if problem.contiguous else "none",
+    model_name = {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode]
+    stats = {"model": model_name,
+             "contiguity": ("none" if not problem.contiguous else
+                            "scf+lcut-loop" if mode == "labels" else "lcut-loop"),
              "rounds": result.rounds, "contiguity_cuts": result.cuts,
              "pairs": int(allowed.sum()), "notes": notes}
     if result.status == "INFEASIBLE":
@@ -261,6 +338,10 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         centers = np.full(k, -1)
         for c, t in label_of.items():
             centers[t] = roots[c]
+    elif mode == "labels":  # no centres: each territory's first unit in π stands for it
+        assignment = result.column_of.copy()
+        centers = np.array([int(order[np.flatnonzero(assignment[order] == t)[0]])
+                            for t in range(k)])
     else:
         assignment, centers = result.column_of.copy(), roots.copy()
     gap = None

@@ -49,3 +49,27 @@ def l_fixing(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.nda
         too_small = (reach * w[None, :]).sum(axis=1) < lower[m] - 1e-9
         allowed[too_small] = False
     return allowed
+
+
+def pairwise_separated(graph: Graph, weights: np.ndarray, upper: np.ndarray,
+                       limit: int) -> list[int]:
+    """Up to ``limit`` units no two of which fit one contiguous territory (greedy).
+
+    Units i, j conflict when some hard metric's vertex-weighted distance between them exceeds its
+    upper bound. Greedy clique in the conflict graph: most conflicts first, then the unit that
+    conflicts with all chosen and with most others. (Validi & Buchanan's "max B" set.)
+    """
+    conflict = np.zeros((graph.n, graph.n), dtype=bool)
+    everyone = np.arange(graph.n)
+    for m in range(weights.shape[1]):
+        w = np.maximum(weights[:, m], 0.0)
+        conflict |= ~np.isfinite(vertex_weighted_distances(graph, w, everyone, float(upper[m])))
+    np.fill_diagonal(conflict, False)
+    degree = conflict.sum(axis=1)
+    chosen: list[int] = []
+    candidates = np.ones(graph.n, dtype=bool)
+    while len(chosen) < limit and candidates.any():
+        best = int(np.argmax(np.where(candidates, degree, -1)))
+        chosen.append(best)
+        candidates &= conflict[best]
+    return chosen

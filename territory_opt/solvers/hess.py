@@ -8,14 +8,25 @@ Columns c = 0..C−1 each have a root unit r_c. Binary x_ic = 1 when unit i join
 * ``fixed`` centres (Zoltners & Sinha 1983): column c = territory c, rooted at its rep's unit,
   x_{r_c,c} = 1; L_c ≤ Σ_i w_i x_ic ≤ U_c.
 
-Every unit: Σ_c x_ic = 1. Objective: Σ cost_ic x_ic (+ soft-balance and move penalties), or cut
-edges Σ_e y_e with y_uv ≥ |x_uc − x_vc|.
+* ``labels`` (Validi & Buchanan 2022, cut edges with free districts): column c = territory label c,
+  no fixed root. Binary r_ic marks the representative of label c (its first unit in a vertex
+  ordering π, population decreasing): Σ_i r_ic = 1, r_ic ≤ x_ic, x_ic ≤ Σ_{π(u)≤π(i)} r_uc, and
+  when all territories share one bound the representatives are ordered, π(rep c) < π(rep c+1)
+  (with D-fixing, x_ic = 0 for c > π(i), in ``allowed``). This removes the k! label symmetry (the
+  partitioning orbitope, by cumulative representative counts); r is the contiguity root.
 
-Contiguity (LCUT, Validi, Buchanan & Lykhovyd 2022) is imposed by lazy constraints inside SCIP's
-branch and bound (MathOpt GSCIP callback on every candidate incumbent; MathOpt's HiGHS ignores
-lazy constraints): for each component S of a territory that misses its root, add
-x_ac ≤ Σ_{b∈C} x_bc for a ∈ S, with C the minimal separator of S from the root. The rows are valid
-for every contiguous plan, so the dual bound and an infeasibility verdict are proofs.
+Every unit: Σ_c x_ic = 1. Objective: Σ cost_ic x_ic (+ soft-balance and move penalties), or cut
+edges in the extended form of Validi & Buchanan: Σ_e Σ_c z_ec with z_uv,c ≥ x_uc − x_vc (each edge
+once; a cut edge pays 1 at its tail's column). Its LP bound, ½ Σ_c |x_uc − x_vc| per edge, is at
+least that of y_uv ≥ |x_uc − x_vc|.
+
+Contiguity (LCUT, Validi, Buchanan & Lykhovyd 2022) is imposed by an outer cut loop (MathOpt's
+HiGHS takes no lazy constraints): each round solves the MIP; for each component S of a territory
+that misses its root, add x_ac ≤ Σ_{b∈C} x_bc for a ∈ S, with C the minimal separator of S from
+the root (labels: x_ac + Σ_{b∈R} r_bc ≤ 1 + Σ_{b∈C} x_bc, R the root's side of C). The rows are
+valid for every contiguous plan, so the dual bound and an infeasibility verdict are proofs.
+Labels mode with cut edges also carries Validi & Buchanan's single-commodity flow rows
+(``_flow_rows``), which make every plan of the first round connected.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ class ExactInstance:
     roots: np.ndarray            # (C,) root unit of each column
     allowed: np.ndarray          # (n, C) bool: pair may be used
     cost: np.ndarray             # (n, C) objective coefficient of x_ic
-    mode: str                    # "free" | "fixed"
+    mode: str                    # "free" | "fixed" | "labels"
     k: int
     weights: np.ndarray          # (n, m)
     lower: np.ndarray            # (k, m)
@@ -51,6 +62,14 @@ class ExactInstance:
     move_weight: np.ndarray | None = None
     move_penalty: float = 0.0
     max_moved: float | None = None
+    order: np.ndarray | None = None        # labels mode: units by position in π
+    ordered_labels: bool = False           # labels mode: representatives in π order
+
+    @property
+    def integral_objective(self) -> bool:
+        """Cut edges without penalty terms: every plan's objective is a whole number."""
+        return self.cut_edges and not np.any(self.soft) and (
+            self.current is None or self.move_penalty == 0)
 
 
 @dataclass
@@ -95,9 +114,11 @@ class _Model:
         for (i, c), var in self.x.items():
             self.by_unit[i].append((c, var))
             self.by_col[c].append((i, var))
+        self.r = self._representatives() if inst.mode == "labels" else {}
         for i in range(n):
             self.model.add_linear_constraint(mathopt.fast_sum(v for _, v in self.by_unit[i]) == 1)
         objective = [self._balance_rows()]
+        self.cut: dict[tuple[int, int], mathopt.LinearExpression] = {}  # cut edges: u < v
         if inst.cut_edges:
             objective.append(self._cut_edge_terms())
         else:
@@ -107,11 +128,52 @@ class _Model:
         self.objective = mathopt.fast_sum(objective)
         self.model.minimize(self.objective)
         self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
+        if contiguous and inst.mode == "labels" and inst.cut_edges:
+            self.a_priori_rows += self._flow_rows()
+
+    def _representatives(self) -> dict[tuple[int, int], mathopt.Variable]:
+        """Labels mode: r_ic with Σ_i r_ic = 1, r_ic ≤ x_ic and x_ic ≤ w_{π(i),c}, where
+        w_pc = Σ_{q≤p} r_{π_q,c} counts label c's representatives among the first p+1 units of π;
+        with ``ordered_labels`` also w_pc ≤ w_{p−1,c−1} (rep of c−1 comes before rep of c)."""
+        inst, model = self.inst, self.model
+        r = {key: model.add_binary_variable(name=f"r_{key[0]}_{key[1]}") for key in self.x}
+        for key, var in r.items():
+            model.add_linear_constraint(var - self.x[key] <= 0)
+        k = len(self.by_col)
+        previous: list = [0.0] * k
+        for p, i in enumerate(np.asarray(inst.order).tolist()):
+            current = []
+            for c in range(k):
+                w = model.add_variable(lb=0.0, ub=1.0, name=f"w_{p}_{c}")
+                model.add_linear_constraint(w - previous[c] - r.get((i, c), 0.0) == 0)
+                if (i, c) in self.x:
+                    model.add_linear_constraint(self.x[i, c] - w <= 0)
+                if inst.ordered_labels and c > 0:
+                    model.add_linear_constraint(w - previous[c - 1] <= 0)
+                current.append(w)
+            previous = current
+        for c in range(k):
+            model.add_linear_constraint(previous[c] == 1)
+        return r
+
+    def representatives(self, column_of: np.ndarray) -> dict[int, int]:
+        """Labels mode: the first unit of each label in π (the root of a connected plan)."""
+        first: dict[int, int] = {}
+        for i in np.asarray(self.inst.order).tolist():
+            first.setdefault(int(column_of[i]), i)
+        return first
 
     def _neighbourhood_rows(self) -> int:
         """A priori LCUT rows with the separators N(a) and N(r_c): for a ∉ N[r_c],
-        x_ac ≤ Σ_{b∈N(a)} x_bc and x_ac ≤ Σ_{b∈N(r_c)} x_bc. Returns the number of rows."""
+        x_ac ≤ Σ_{b∈N(a)} x_bc and x_ac ≤ Σ_{b∈N(r_c)} x_bc. Labels mode (roots unknown):
+        x_ac ≤ r_ac + Σ_{b∈N(a)} x_bc. Returns the number of rows."""
         inst, rows = self.inst, 0
+        if inst.mode == "labels":
+            for (a, c), var in self.x.items():
+                rhs = [self.x[b, c] for b in inst.graph.nbrs[a].tolist() if (b, c) in self.x]
+                self.model.add_linear_constraint(var - self.r[a, c] - mathopt.fast_sum(rhs) <= 0)
+                rows += 1
+            return rows
         for c, col in enumerate(self.by_col):
             root = int(inst.roots[c])
             root_nbrs = set(inst.graph.nbrs[root].tolist())
@@ -159,11 +221,11 @@ class _Model:
                              for m in range(inst.weights.shape[1])] for c in opens}
             columns = list(opens)
         else:
-            columns = list(range(len(inst.roots)))
+            columns = list(range(len(self.by_col)))
             lo_of = {c: inst.lower[c] for c in columns}
             hi_of = {c: inst.upper[c] for c in columns}
             for c in columns:
-                root_var = self._open(c)
+                root_var = self._open(c) if inst.mode == "fixed" else None
                 if root_var is not None:
                     root_var.lower_bound = 1.0
         for c in columns:
@@ -183,25 +245,43 @@ class _Model:
         return mathopt.fast_sum(penalty_terms)
 
     def _cut_edge_terms(self):
+        """Σ_{u<v adjacent} Σ_c z_uv,c with binary z_uv,c ≥ x_uc − x_vc (extended objective)."""
         inst, model = self.inst, self.model
-        terms = []
-        seen = set()
         for u, nbrs in enumerate(inst.graph.nbrs):
-            for v in nbrs:
-                v = int(v)
-                if (min(u, v), max(u, v)) in seen:
-                    continue
-                seen.add((min(u, v), max(u, v)))
-                y = model.add_variable(lb=0.0, ub=1.0, name=f"y_{u}_{v}")
-                terms.append(y)
+            for v in nbrs[nbrs > u].tolist():
+                terms = []
                 for c in range(inst.allowed.shape[1]):
-                    xu, xv = self.x.get((u, c)), self.x.get((v, c))
-                    if xu is None and xv is None:
+                    xu = self.x.get((u, c))
+                    if xu is None:
                         continue
-                    diff = (xu if xu is not None else 0.0) - (xv if xv is not None else 0.0)
-                    model.add_linear_constraint(y - diff >= 0)
-                    model.add_linear_constraint(y + diff >= 0)
-        return mathopt.fast_sum(terms)
+                    z = model.add_binary_variable(name=f"z_{u}_{v}_{c}")
+                    xv = self.x.get((v, c))
+                    model.add_linear_constraint(z - xu + (xv if xv is not None else 0.0) >= 0)
+                    terms.append(z)
+                self.cut[u, v] = mathopt.fast_sum(terms)
+        return mathopt.fast_sum(self.cut.values())
+
+    def _flow_rows(self) -> int:
+        """Labels mode, single-commodity flow (Validi & Buchanan's SCF): arcs carry f ≥ 0 only
+        along uncut edges, f_uv + f_vu ≤ (M−1)(1 − cut_uv), and every unit that is no label's
+        representative absorbs one unit, Σ_u (f_uv − f_vu) ≥ 1 − M Σ_c r_vc. M = the most units
+        a territory can hold within the upper bound. Each territory then has one representative
+        and a path of its own units from every member to it. Returns the number of rows."""
+        inst, model = self.inst, self.model
+        most = inst.graph.n
+        for m in np.flatnonzero(~inst.soft):
+            cumulative = np.cumsum(np.sort(np.maximum(inst.weights[:, m], 0.0)))
+            most = min(most, int(np.sum(cumulative <= inst.upper[:, m].max() + 1e-9)))
+        flow = {}
+        for (u, v), cut in self.cut.items():
+            flow[u, v] = model.add_variable(lb=0.0, name=f"f_{u}_{v}")
+            flow[v, u] = model.add_variable(lb=0.0, name=f"f_{v}_{u}")
+            model.add_linear_constraint(flow[u, v] + flow[v, u] + (most - 1) * cut <= most - 1)
+        for v in range(inst.graph.n):
+            net_in = mathopt.fast_sum(flow[u, v] - flow[v, u] for u in inst.graph.nbrs[v].tolist())
+            roots = mathopt.fast_sum(var for (i, _), var in self.r.items() if i == v)
+            model.add_linear_constraint(net_in + most * roots >= 1)
+        return len(self.cut) + inst.graph.n
 
     def _move_terms(self):
         inst = self.inst
@@ -219,6 +299,8 @@ class _Model:
         root: a ∈ S, C the minimal separator of S from the root, and j every candidate root on
         the root's side of C (all valid; the territory's own column is the violated one).
         Returns the number of rows added."""
+        if self.inst.mode == "labels":
+            return self._label_contiguity_cuts(column_of)
         inst, added = self.inst, 0
         root_column = {int(r): c for c, r in enumerate(inst.roots)}
         for c in np.unique(column_of):
@@ -237,10 +319,31 @@ class _Model:
                             added += 1
         return added
 
+    def _label_contiguity_cuts(self, column_of: np.ndarray) -> int:
+        """Labels mode: for each component S of label c that misses c's representative ρ, with
+        C, R = the minimal separator of S from ρ and ρ's side, add for every label j and a ∈ S:
+        x_aj + Σ_{b∈R} r_bj ≤ 1 + Σ_{b∈C} x_bj (a unit of S joins j only if j's representative
+        lies beyond C or j crosses C). Returns the number of rows added."""
+        inst, added = self.inst, 0
+        for c, root in self.representatives(column_of).items():
+            for comp in components(inst.graph, np.flatnonzero(column_of == c)):
+                if root in comp:
+                    continue
+                sep, side = minimal_separator(inst.graph, comp, root)
+                for j in range(len(self.by_col)):
+                    crossing = mathopt.fast_sum(self.x[b, j] for b in sep if (b, j) in self.x)
+                    rooted = mathopt.fast_sum(self.r[b, j] for b in side if (b, j) in self.r)
+                    for a in comp:
+                        if (a, j) in self.x:
+                            self.model.add_linear_constraint(
+                                self.x[a, j] + rooted - crossing <= 1)
+                            added += 1
+        return added
+
     def reduced_cost_fixing(self, cutoff: float, seconds: float) -> tuple[int, float | None]:
         """LP reduced-cost fixing: x = 0 in the LP optimum and LP + reduced cost > cutoff ⇒ x = 0
         in every plan better than ``cutoff``. Returns (number fixed, LP bound)."""
-        variables = list(self.x.values())
+        variables = [var for var in self.model.variables() if var.integer]
         for var in variables:
             var.integer = False
         try:
@@ -269,6 +372,9 @@ class _Model:
 
     def hint(self, column_of: np.ndarray) -> mathopt.ModelSolveParameters:
         values = {var: float(column_of[i] == c) for (i, c), var in self.x.items()}
+        if self.r:
+            reps = self.representatives(column_of)
+            values.update({var: float(reps.get(c) == i) for (i, c), var in self.r.items()})
         return mathopt.ModelSolveParameters(
             solution_hints=[mathopt.SolutionHint(variable_values=values)])
 
@@ -295,6 +401,12 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             f"{model.a_priori_rows} a-priori contiguity rows")]
     bound, best_plan, best_obj, rounds, cuts, hint = None, None, None, 0, 0, None
     status, cutoff = "UNKNOWN", None
+    step = 1.0 if inst.integral_objective else 0.0  # a better plan is at least this much better
+
+    def improving(objective: float) -> float:
+        """Largest objective a plan must reach to beat ``objective``."""
+        return objective - step + 1e-6 if step else objective * (1 - relative_gap) + 1e-6
+
     if incumbent is not None:
         best_plan, best_obj = incumbent
         hint, status = best_plan, "FEASIBLE"
@@ -305,7 +417,8 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if best_obj is not None:
             fixed, lp = model.reduced_cost_fixing(best_obj, 0.5 * remaining)
             if lp is not None:  # the LP is a relaxation: a valid bound (capped by the incumbent)
-                bound = lp if bound is None else max(bound, lp)
+                lp_bound = float(np.ceil(lp - 1e-6)) if step else lp
+                bound = lp_bound if bound is None else max(bound, lp_bound)
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
         remaining = time_limit - (time.monotonic() - start)
@@ -313,8 +426,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             break
         if best_obj is not None and best_obj != cutoff:
             cutoff = best_obj  # MathOpt's HiGHS has no cutoff parameter: use an objective row
-            model.model.add_linear_constraint(
-                model.objective <= best_obj * (1 - relative_gap) + 1e-6)
+            model.model.add_linear_constraint(model.objective <= improving(best_obj))
         params = mathopt.SolveParameters(time_limit=timedelta(seconds=remaining),
                                          relative_gap_tolerance=relative_gap, enable_output=False)
         try:
@@ -328,7 +440,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if best_obj is not None and reason in (mathopt.TerminationReason.INFEASIBLE,
                                                mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
             log.append(f"round {rounds}: nothing better than the incumbent (objective row)")
-            status, bound = "OPTIMAL", best_obj * (1 - relative_gap)
+            status, bound = "OPTIMAL", best_obj if step else best_obj * (1 - relative_gap)
             break
         if reason in (mathopt.TerminationReason.INFEASIBLE,
                       mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
@@ -336,14 +448,18 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             return ExactResult("INFEASIBLE", None, None, None, time.monotonic() - start, log,
                                rounds, cuts)
         dual = result.termination.objective_bounds.dual_bound
+        if step and np.isfinite(dual):
+            dual = float(np.ceil(dual - 1e-6))
         if np.isfinite(dual):
             bound = dual if bound is None else max(bound, dual)
         if not result.has_primal_feasible_solution():
             log.append(f"round {rounds}: no plan ({reason.name})")
             break
         plan, objective = model.column_of(result.variable_values()), float(result.objective_value())
+        if step:  # whole cut-edge counts, without the MIP tolerance noise
+            objective = float(round(objective))
         proved = reason == mathopt.TerminationReason.OPTIMAL
-        if proved and best_obj is not None and objective >= best_obj * (1 - relative_gap) - 1e-6:
+        if proved and best_obj is not None and objective > improving(best_obj):
             log.append(f"round {rounds}: relaxation optimum {objective:.10g} proves the incumbent")
             status, bound = "OPTIMAL", min(objective, best_obj)
             break
