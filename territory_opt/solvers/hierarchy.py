@@ -30,9 +30,8 @@ is one block with the whole move cap, is valid for the joint problem (with a mov
 stage is re-solved with the whole cap for its bound). When only kept levels lie above a stage
 and there is no move cap, the blocks decompose the joint problem exactly and the sum of their
 bounds is valid. Dropping the level rows relaxes the joint problem too, so a Lagrangian
-bound of the territories-only problem (subgradient ascent toward the plan's cost, in the last
-``DUAL_TIME_SHARE`` of the time; its first iterate is Σ_i min over allowed leaves of cost)
-is valid as well; the larger bound is reported. Top-down plans are OPTIMAL only when the
+bound of the territories-only problem (``smoothed_dual``, in the last ``DUAL_TIME_SHARE`` of
+the time; valid over all pairs) is valid as well; the larger bound is reported. Top-down plans are OPTIMAL only when the
 objective meets that bound.
 """
 
@@ -47,10 +46,11 @@ from territory_opt.errors import InfeasibleError, NoSolutionError
 from territory_opt.problem import AlignmentProblem, Level
 from territory_opt.solvers.assignment_model import (
     allowed_pairs,
-    dual_ascent,
     loads,
     objective,
     relative_gap,
+    select_candidates,
+    smoothed_dual,
     soft_deviation_penalty,
 )
 from territory_opt.solvers.base import Solution, SolveOptions
@@ -59,7 +59,6 @@ UPPER_MOVE_SHARE = 0.5   # share of the unused move cap an upper stage may spend
 UPPER_TIME_SHARE = 1 / 3  # share of the remaining time an upper stage gets
 BOUND_TIME_SHARE = 0.25  # share of the first stage's time for its whole-cap bound solve
 DUAL_TIME_SHARE = 0.05   # share of the time limit for the territories-only Lagrangian bound
-DUAL_ITERATIONS = 300
 RETRY_MIN_SECONDS = 5.0  # a block re-solved by the heuristic engine gets at least this
 
 
@@ -182,10 +181,11 @@ def solve_top_down(problem: AlignmentProblem, options: SolveOptions,
         bound = leaf.bound
     plan = leaf.plan
     value = objective(problem, plan) + level_penalty(problem, plan)
-    relaxed = dual_ascent(
-        replace(problem, levels=[]), upper_bound=value, iterations=DUAL_ITERATIONS,
-        deadline=None if options.deterministic else
-        time.monotonic() + DUAL_TIME_SHARE * options.time_limit).bound
+    flat = replace(problem, levels=[])
+    relaxed = smoothed_dual(
+        flat, select_candidates(flat, options.candidates), deadline=None
+        if options.deterministic else time.monotonic() + DUAL_TIME_SHARE * options.time_limit
+    ).bound
     bound = min(value, max(relaxed, -np.inf if bound is None else bound))
     gap = relative_gap(value, bound)
     route = " → ".join([lv.name + (" (kept)" if lv.keep else "") for lv in problem.levels]
