@@ -265,6 +265,10 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     cut_edges = problem.compactness == "cut_edges"
     uniform = bool(np.all(lower == lower[0]) and np.all(upper == upper[0]))
     order = None
+    if problem.centers == "free" and (np.any(np.asarray(problem.locked) >= 0)
+                                      or problem.eligible is not None):
+        notes.append("free centres: locked items and eligibility refer to territory labels "
+                     "and are not enforced by the centre-indexed or ordered-label model")
     if problem.centers == "free" and cut_edges:
         roots, cost, mode = np.full(k, -1), np.zeros((n, k)), "labels"
         order, allowed = _label_order(problem, graph, lower, upper, uniform, notes)
@@ -274,9 +278,6 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         cost = free_centre_cost(problem, dist)
         allowed = np.ones((n, n), dtype=bool)
         mode = "free"
-        if np.any(np.asarray(problem.locked) >= 0) or problem.eligible is not None:
-            notes.append("free centres: locked items and eligibility refer to territory labels "
-                         "and are not enforced by the centre-indexed model")
     else:
         roots, root_notes = fixed_roots(problem)
         notes.extend(root_notes)
