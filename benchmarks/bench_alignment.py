@@ -227,9 +227,11 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
               "equals the LP relaxation over every pair).",
               "- status OPTIMAL only when the engine proved it over complete candidates or the "
               "gap is within 10⁻⁴; a run stopped by the limit with a plan is FEASIBLE.",
-              "- solve (s) is wall time of `solve()` only (build = dataset → problem). Phases are "
-              "not all interruptible (the HiGHS LP is; the MIP engine gets the remainder, at "
-              "least 1 s), so solve time can exceed the limit by a few seconds.",
+              "- solve (s) is wall time of `solve()` only (build = dataset → problem). The MIP "
+              "engine's own limit ends at 98 % of the limit (at least 1 s), leaving room to build "
+              "its model and read the plan back; a loaded machine can still push it past.",
+              "- load avg = the 1-minute load average (`os.getloadavg`) when the case started and "
+              "ended; the machine has 2 cores, so above 2 the run did not have a core to itself.",
               "- violations = hard-rule violations found by the independent "
               "`territory_opt.verify.check_plan` (0 = every balance bound holds).",
               "- peak RSS = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the run's own process.",

@@ -455,9 +455,12 @@ def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
                   deadline: float | None = None, report=None) -> SmoothedDual:
     """Near-optimal LP duals without an LP: maximise the smoothed Lagrangian over the
     candidates with L-BFGS-B, for decreasing temperatures τ (``SMOOTH_TEMPERATURES`` × the
-    regret scale). After each stage one sweep over all pairs takes the exact bound and prices
-    in pairs within WINDOW·τ of their item's best candidate. ``deadline`` (time.monotonic)
-    ends the current stage early; ``report(bound)`` is called after every stage.
+    regret scale). After each maximisation one sweep over all pairs takes the exact bound and
+    prices in pairs within WINDOW·τ of their item's best candidate; while pricing adds more
+    than ``SETTLED_SHARE`` of the items' worth of pairs, the same τ is maximised again (briefly,
+    ``UNSETTLED_ITERATIONS``, while the candidates clearly lack what the duals want).
+    ``deadline`` (time.monotonic) ends the maximisation early; ``report(bound)`` is called
+    after every sweep. Budgeted by iterations only, so it is deterministic without a deadline.
 
     At the end, ``window`` keeps, per item, the candidates within WINDOW·τ of its best: at
     near-optimal duals the LP optimum lives there, so the LP over the window is small (most
@@ -470,25 +473,25 @@ def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
     evaluations, stopped, tau, settled = 0, False, sigma, False
     pairs = _PairLagrangian(problem, cand)
 
+    def negated(vector: np.ndarray, pairs: _PairLagrangian, tau: float
+                ) -> tuple[float, np.ndarray]:
+        nonlocal evaluations
+        evaluations += 1
+        value, territory_loads, work, moved = pairs.smoothed(space.multipliers(vector), tau)
+        return -value, -space.gradient(territory_loads, work, moved)
+
+    def check(_) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise StopIteration
+
     for relative in SMOOTH_TEMPERATURES:
         tau = relative * sigma
-
-        def negated(vector: np.ndarray) -> tuple[float, np.ndarray]:
-            nonlocal evaluations
-            evaluations += 1
-            value, territory_loads, work, moved = pairs.smoothed(space.multipliers(vector), tau)
-            return -value, -space.gradient(territory_loads, work, moved)
-
-        def check(_) -> None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise StopIteration
-
         for _ in range(SMOOTH_PRICING_ROUNDS):
             iterations = SMOOTH_ITERATIONS if settled else UNSETTLED_ITERATIONS
-            result = minimize(negated, y, jac=True, method="L-BFGS-B", bounds=space.bounds,
-                              callback=check, options={"maxiter": iterations,
-                                                       "maxfun": 2 * iterations,
-                                                       "ftol": 1e-13, "gtol": 0.0})
+            result = minimize(negated, y, args=(pairs, tau), jac=True, method="L-BFGS-B",
+                              bounds=space.bounds, callback=check,
+                              options={"maxiter": iterations, "maxfun": 2 * iterations,
+                                       "ftol": 1e-13, "gtol": 0.0})
             y = result.x
             multipliers = space.multipliers(y)
             scan = price(problem, cand, multipliers, window=WINDOW * tau, per_item=4)

@@ -33,18 +33,30 @@ def greedy_start(problem: AlignmentProblem, cand: Candidates) -> np.ndarray:
     return assignment
 
 
-def _focus_pairs(viol, cand: Candidates, a: np.ndarray, free: np.ndarray, loads: np.ndarray,
-                 work: np.ndarray, focus: int | None, current: np.ndarray) -> np.ndarray:
+def _pairs_of(cand: Candidates, items: np.ndarray) -> np.ndarray:
+    """Indices of every candidate pair of ``items`` (sorted items give sorted indices)."""
+    counts = cand.start[items + 1] - cand.start[items]
+    first = np.repeat(cand.start[items] - np.cumsum(counts) + counts, counts)
+    return first + np.arange(int(counts.sum()))
+
+
+def _focus_pairs(viol, cand: Candidates, into: list[np.ndarray], a: np.ndarray,
+                 free: np.ndarray, loads: np.ndarray, work: np.ndarray, focus: int | None,
+                 current: np.ndarray) -> np.ndarray:
     """Candidate moves that can fix territory ``focus`` (out of it when over a bound, into it
-    when under), or, for ``focus=None`` (only the move cap is violated), moves back home."""
+    when under), or, for ``focus=None`` (only the move cap is violated), moves back home.
+    ``into[t]``: the pairs whose territory is t. Cost O(items + pairs into the territory)."""
     if focus is None:
         return np.flatnonzero(free[cand.item] & (cand.terr == current[cand.item])
                               & (a[cand.item] != cand.terr))
     over = ((loads[focus] > viol.upper[focus] + 1e-12).any()
             or (viol.capped and work[focus] > viol.capacity[focus] + 1e-12))
     if over:
-        return np.flatnonzero(free[cand.item] & (a[cand.item] == focus) & (cand.terr != focus))
-    return np.flatnonzero(free[cand.item] & (cand.terr == focus) & (a[cand.item] != focus))
+        pairs = _pairs_of(cand, np.flatnonzero((a == focus) & free))
+        return pairs[cand.terr[pairs] != focus]
+    pairs = into[focus]
+    items = cand.item[pairs]
+    return pairs[free[items] & (a[items] != focus)]
 
 
 class _Violation:
@@ -101,6 +113,9 @@ def repair(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
     free = problem.locked < 0
     loads, work, moved = viol.state(a, k)
     all_t = np.arange(k)
+    by_terr = np.argsort(cand.terr, kind="stable")
+    cuts = np.searchsorted(cand.terr[by_terr], np.arange(k + 1))
+    into = [by_terr[cuts[t]:cuts[t + 1]] for t in range(k)]
     max_steps = max_steps if max_steps is not None else MAX_REPAIR_STEPS_PER_ITEM * n + 10
     for _ in range(max_steps):
         if deadline is not None and time.monotonic() > deadline:
@@ -111,7 +126,7 @@ def repair(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
             break
         order = [int(t) for t in np.argsort(-per_terr, kind="stable") if per_terr[t] > 1e-12]
         for focus in order + ([None] if move_excess > 1e-12 else []):
-            pairs = _focus_pairs(viol, cand, a, free, loads, work, focus, problem.current)
+            pairs = _focus_pairs(viol, cand, into, a, free, loads, work, focus, problem.current)
             if len(pairs) == 0:
                 continue
             items, dest = cand.item[pairs], cand.terr[pairs]
