@@ -19,7 +19,9 @@ class SolveOptions:
     workers: int | None = None
     relative_gap: float = 1e-4
     candidates: int | None = None       # nearest territories kept per item (None = engine default)
-    progress: Callable[[dict], None] | None = None  # called with {"objective", "bound", "seconds"}
+    # progress(report): "seconds", "engine" and "phase" always, "bound" once known,
+    # "objective" once a feasible plan exists (top-down runs add "stage")
+    progress: Callable[[dict], None] | None = None
 
 
 @dataclass
