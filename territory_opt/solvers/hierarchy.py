@@ -27,9 +27,9 @@ by size, for time), and whatever a block leaves unused passes on to the next.
 Bound: any plan of the joint problem (every level's rows at once) maps onto an aggregated
 problem at no more cost, moves or deviation, so the bound of the first solved stage, when it
 is one block with the whole move cap, is valid for the joint problem (with a move cap, that
-stage is re-solved with the whole cap for its bound). When only kept levels lie above a stage
-and there is no move cap, the blocks decompose the joint problem exactly and the sum of their
-bounds is valid. Dropping the level rows relaxes the joint problem too, so a Lagrangian
+stage is re-solved with the whole cap for its bound). When only kept levels lie above a stage,
+every item's group there was forced (a current territory or a lock) and there is no move
+cap, the blocks decompose the joint problem exactly and the sum of their bounds is valid. Dropping the level rows relaxes the joint problem too, so a Lagrangian
 bound of the territories-only problem (``smoothed_dual``, in the last ``DUAL_TIME_SHARE`` of
 the time; valid over all pairs) is valid as well; the larger bound is reported. Top-down plans are OPTIMAL only when the
 objective meets that bound.
@@ -169,7 +169,9 @@ def solve_top_down(problem: AlignmentProblem, options: SolveOptions,
         stage = _run_stage(problem, blocks, options, stage_time, stage_moves, solve_one, level)
         if exact_split and not level.keep:
             bound = whole_cap if problem.max_moved is not None else stage.bound
-        exact_split = exact_split and level.keep and problem.max_moved is None
+        # kept groups split the joint problem exactly only when no item had a choice
+        exact_split = exact_split and level.keep and not stage.searched \
+            and problem.max_moved is None
         if move_budget is not None:
             move_budget -= stage.moved
         blocks = stage.blocks
@@ -237,6 +239,7 @@ def _group_loads(problem: AlignmentProblem, level: Level, plan: np.ndarray) -> n
 @dataclass
 class _Stage:
     solved: int                  # blocks this stage split or solved
+    searched: bool               # an engine chose for some block (nothing was forced)
     blocks: list[Block]          # the blocks it hands to the next stage
     plan: np.ndarray             # (n,) global leaf index (leaf stage) or group index
     moved: float                 # move weight spent by this stage
@@ -256,7 +259,7 @@ def _run_stage(problem: AlignmentProblem, blocks: list[Block], options: SolveOpt
     began = time.monotonic()
     plan = np.full(problem.n_items, -1)
     next_blocks: list[Block] = []
-    spent, bound, engine, logs = 0.0, 0.0, "", []
+    spent, bound, engine, logs, searched = 0.0, 0.0, "", [], False
     size_left = float(sum(len(b.items) * len(b.leaves) for b in blocks))
     weight_left = float(sum(problem.move_weight[b.items].sum() for b in blocks))
     for block in blocks:
@@ -281,6 +284,7 @@ def _run_stage(problem: AlignmentProblem, blocks: list[Block], options: SolveOpt
         else:
             solution = _solve_block(sub, options, seconds, solve_one,
                                     level.name if level else "territory", block, problem)
+            searched = True
         chosen = columns[solution.assignment]
         plan[block.items] = chosen
         spent += _moved(sub, solution.assignment)
@@ -292,7 +296,7 @@ def _run_stage(problem: AlignmentProblem, blocks: list[Block], options: SolveOpt
             for group in columns:
                 members = block.items[chosen == group]
                 next_blocks.append(Block(members, block.leaves[leaf_group[block.leaves] == group]))
-    return _Stage(len(blocks), next_blocks, plan, spent, bound, engine,
+    return _Stage(len(blocks), searched, next_blocks, plan, spent, bound, engine,
                   time.monotonic() - began, logs)
 
 
