@@ -47,6 +47,7 @@ from territory_opt.problem import AlignmentProblem, Level
 from territory_opt.solvers.assignment_model import (
     allowed_pairs,
     loads,
+    moved_weight,
     objective,
     relative_gap,
     select_candidates,
@@ -287,7 +288,7 @@ def _run_stage(problem: AlignmentProblem, blocks: list[Block], options: SolveOpt
             searched = True
         chosen = columns[solution.assignment]
         plan[block.items] = chosen
-        spent += _moved(sub, solution.assignment)
+        spent += moved_weight(sub, solution.assignment)
         bound = None if bound is None or solution.bound is None else bound + solution.bound
         engine = solution.engine
         logs.append(solution.log)
@@ -344,11 +345,6 @@ def _whole_cap_bound(problem: AlignmentProblem, level: Level, block: Block,
                             problem).bound
     except NoSolutionError:  # no plan in time: the trivial bound stands
         return None
-
-
-def _moved(problem: AlignmentProblem, assignment: np.ndarray) -> float:
-    moved = (problem.current >= 0) & (assignment != problem.current)
-    return float(problem.move_weight[moved].sum())
 
 
 def _mapped(index: np.ndarray, table: np.ndarray) -> np.ndarray:
