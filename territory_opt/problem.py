@@ -29,10 +29,10 @@ class Level:
     tolerances: np.ndarray              # (m,)
     keep: bool = False
 
-    def targets(self, leaf_targets: np.ndarray) -> np.ndarray:
-        """(g, m) group targets: sums of the member leaves' targets."""
-        out = np.zeros((len(self.group_ids), leaf_targets.shape[1]))
-        np.add.at(out, self.group_of, leaf_targets)
+    def group_sums(self, per_leaf: np.ndarray) -> np.ndarray:
+        """(g, m) sums of the member leaves' rows of a (k, m) array (targets, loads)."""
+        out = np.zeros((len(self.group_ids), per_leaf.shape[1]))
+        np.add.at(out, self.group_of, per_leaf)
         return out
 
 

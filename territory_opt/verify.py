@@ -47,17 +47,7 @@ def check_plan(problem: AlignmentProblem, assignment, centers=None) -> list[str]
     if problem.eligible is not None:
         for i in np.flatnonzero(~np.asarray(problem.eligible, bool)[np.arange(n), plan])[:20]:
             problems.append(f"item {ids[i]} is not eligible for {tids[plan[i]]}")
-    for m, name in enumerate(problem.metric_names):
-        if problem.soft[m]:
-            continue
-        load = np.zeros(k)
-        for i in range(n):
-            load[plan[i]] += problem.weights[i, m]
-        for t in range(k):
-            lo = problem.targets[t, m] * (1 - problem.tolerances[m])
-            hi = problem.targets[t, m] * (1 + problem.tolerances[m])
-            if _over(load[t], hi) or _under(load[t], lo):
-                problems.append(f"{tids[t]}: {name} {load[t]:,.2f} outside [{lo:,.2f}, {hi:,.2f}]")
+    problems += _balance(problem, plan, list(tids), problem.targets, problem.tolerances)
     if problem.capacity is not None and problem.workload is not None:
         work = np.bincount(plan, weights=np.asarray(problem.workload, float), minlength=k)
         for t in range(k):
@@ -76,10 +66,28 @@ def check_plan(problem: AlignmentProblem, assignment, centers=None) -> list[str]
     return problems
 
 
+def _balance(problem: AlignmentProblem, labels: np.ndarray, names: list[str],
+             targets: np.ndarray, tolerances: np.ndarray) -> list[str]:
+    """Hard balance: each label's total of every hard metric within target × (1 ± tolerance),
+    totals summed item by item (labels: territory or group index per item)."""
+    problems = []
+    for m, name in enumerate(problem.metric_names):
+        if problem.soft[m]:
+            continue
+        load = np.zeros(len(names))
+        for i in range(problem.n_items):
+            load[labels[i]] += problem.weights[i, m]
+        for t, label in enumerate(names):
+            lo = targets[t, m] * (1 - tolerances[m])
+            hi = targets[t, m] * (1 + tolerances[m])
+            if _over(load[t], hi) or _under(load[t], lo):
+                problems.append(f"{label}: {name} {load[t]:,.2f} outside [{lo:,.2f}, {hi:,.2f}]")
+    return problems
+
+
 def _level(problem: AlignmentProblem, plan: np.ndarray, level) -> list[str]:
     """Balance (or kept boundaries) and contiguity of one hierarchy level's groups."""
     group_plan = np.asarray(level.group_of)[plan]
-    problems = []
     if level.keep:
         current = np.asarray(problem.current)
         known = current >= 0
@@ -88,24 +96,13 @@ def _level(problem: AlignmentProblem, plan: np.ndarray, level) -> list[str]:
         return [f"item {problem.item_ids[i]} left its {level.name} "
                 f"{level.group_ids[level.group_of[current[i]]]} (boundaries are kept)"
                 for i in left[:20]]
-    groups = len(level.group_ids)
-    for m, name in enumerate(problem.metric_names):
-        if problem.soft[m]:
-            continue
-        load, target = np.zeros(groups), np.zeros(groups)
-        for i in range(problem.n_items):
-            load[group_plan[i]] += problem.weights[i, m]
-        for t in range(problem.n_territories):
-            target[level.group_of[t]] += problem.targets[t, m]
-        for g in range(groups):
-            lo = target[g] * (1 - level.tolerances[m])
-            hi = target[g] * (1 + level.tolerances[m])
-            if _over(load[g], hi) or _under(load[g], lo):
-                problems.append(f"{level.name} {level.group_ids[g]}: {name} {load[g]:,.2f} "
-                                f"outside [{lo:,.2f}, {hi:,.2f}]")
+    target = np.zeros((len(level.group_ids), len(problem.metric_names)))
+    for t in range(problem.n_territories):
+        target[level.group_of[t]] += problem.targets[t]
+    names = [f"{level.name} {g}" for g in level.group_ids]
+    problems = _balance(problem, group_plan, names, target, level.tolerances)
     if problem.contiguous:
-        problems += _contiguity(problem, group_plan, None,
-                                [f"{level.name} {g}" for g in level.group_ids])
+        problems += _contiguity(problem, group_plan, None, names)
     return problems
 
 

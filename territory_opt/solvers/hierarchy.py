@@ -133,7 +133,7 @@ def aggregate(problem: AlignmentProblem, level: Level, block: Block,
         soft, penalty = np.ones_like(sub.soft), np.zeros_like(sub.soft_penalty)
     aggregated = replace(
         sub, territory_ids=[level.group_ids[x] for x in groups],
-        targets=level.targets(problem.targets)[groups],
+        targets=level.group_sums(problem.targets)[groups],
         tolerances=effective_tolerances(problem, level),
         soft=soft, soft_penalty=penalty,
         cost=cost, distance_km=distance, current=current, locked=locked,
@@ -224,17 +224,10 @@ def level_penalty(problem: AlignmentProblem, plan: np.ndarray) -> float:
     for level in problem.levels:
         if level.keep:
             continue
-        grouped = replace(problem, targets=level.targets(problem.targets),
+        grouped = replace(problem, targets=level.group_sums(problem.targets),
                           tolerances=level.tolerances)
-        total += soft_deviation_penalty(grouped, _group_loads(problem, level, plan))
+        total += soft_deviation_penalty(grouped, level.group_sums(loads(problem, plan)))
     return total
-
-
-def _group_loads(problem: AlignmentProblem, level: Level, plan: np.ndarray) -> np.ndarray:
-    leaf_loads = loads(problem, plan)
-    out = np.zeros((len(level.group_ids), leaf_loads.shape[1]))
-    np.add.at(out, level.group_of, leaf_loads)
-    return out
 
 
 @dataclass
@@ -348,7 +341,7 @@ def _whole_cap_bound(problem: AlignmentProblem, level: Level, block: Block,
 
 
 def _mapped(index: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``table[index]`` where index ≥ 0 (and the entry is ≥ 0), else -1."""
+    """``table[index]`` where index ≥ 0, else -1 (index -1 means none)."""
     out = np.full(len(index), -1)
     known = index >= 0
     out[known] = table[index[known]]
