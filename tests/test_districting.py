@@ -10,8 +10,13 @@ import pytest
 
 from territory_opt.errors import InfeasibleError
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import districting
 from territory_opt.solvers.base import SolveOptions
-from territory_opt.solvers.districting import hard_bounds, solve_districting
+from territory_opt.solvers.districting import (
+    free_centre_distances,
+    hard_bounds,
+    solve_districting,
+)
 from territory_opt.solvers.graph_problem import (
     cut_edge_count,
     load_unit_graph,
@@ -115,23 +120,36 @@ def test_maine_cut_edges_match_published_optima(contiguous, published):
     assert independent_violations(problem, solution.assignment) == []
 
 
-def brute_force_min_cut(problem: AlignmentProblem) -> int:
-    """Fewest cut edges over every split of the units into territories 0/1 (k = 2), each
-    within its bounds and, under contiguity, connected (networkx)."""
+def feasible_splits(problem: AlignmentProblem):
+    """Every split of the units into territories 0/1 (k = 2) with both loads within bounds and,
+    under contiguity, both sides connected (networkx): yields the 0/1 side of each unit."""
     n = problem.n_items
     graph = nx.Graph(list(map(tuple, problem.edges)))
     lower, upper = np.ceil(problem.lower[:, 0] - 1e-6), np.floor(problem.upper[:, 0] + 1e-6)
-    masks = np.arange(2**n)
-    side = (masks[:, None] >> np.arange(n)[None, :]) & 1          # 1 = territory 1
+    side = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1          # 1 = territory 1
     load1 = side @ problem.weights[:, 0]
     load0 = problem.weights[:, 0].sum() - load1
     fits = (load0 >= lower[0]) & (load0 <= upper[0]) & (load1 >= lower[1]) & (load1 <= upper[1])
-    cuts = (side[:, problem.edges[:, 0]] != side[:, problem.edges[:, 1]]).sum(axis=1)
-    for mask in masks[fits][np.argsort(cuts[fits], kind="stable")]:
-        parts = [np.flatnonzero(side[mask] == t).tolist() for t in (0, 1)]
+    for split in side[fits]:
+        parts = [np.flatnonzero(split == t).tolist() for t in (0, 1)]
         if not problem.contiguous or all(nx.is_connected(graph.subgraph(p)) for p in parts):
-            return int(cuts[mask])
-    raise AssertionError("no feasible split")
+            yield split
+
+
+def brute_force_min_cut(problem: AlignmentProblem) -> int:
+    """Fewest cut edges over every feasible split (k = 2)."""
+    return min(int((split[problem.edges[:, 0]] != split[problem.edges[:, 1]]).sum())
+               for split in feasible_splits(problem))
+
+
+def brute_force_min_inertia(problem: AlignmentProblem) -> float:
+    """Least Σ w_i·d(i, centre)² over every feasible split (k = 2), each side's centre its best
+    member (haversine km from ``item_latlon``)."""
+    dist = free_centre_distances(problem)
+    cost = problem.weights[:, :1] * dist**2
+    return min(sum(float(cost[np.ix_(part, part)].sum(axis=0).min())
+                   for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1)))
+               for split in feasible_splits(problem))
 
 
 @pytest.mark.parametrize("targets", [(1.0, 1.0), (0.6, 1.4)])
@@ -160,6 +178,47 @@ def test_new_mexico_contiguous_plan_is_valid_and_bounded():
     assert solution.bound <= solution.objective
     # published contiguous optimum 32944.25 (VBL 2022); our plan must be at least that good
     assert moi <= 32944.25 * 1.001
+
+
+@pytest.mark.parametrize("flow_units", [0, 40])
+def test_contiguous_inertia_matches_brute_force_with_flow_rows_and_cut_loop(
+        monkeypatch, flow_units):
+    # a 4×4 grid with 6 edges removed, where contiguity binds: the best split overall is
+    # disconnected (3368.2), the best contiguous one costs 4734.2
+    problem = grid_problem(4, 2, 0.01, seed=10)
+    problem.edges = problem.edges[np.random.default_rng(10).random(len(problem.edges)) > 0.3]
+    monkeypatch.setattr(districting, "ROOT_FLOW_MAX_UNITS", flow_units)
+    solution = solve_districting(problem, SolveOptions(time_limit=30))
+    assert solution.stats["contiguity"] == ("shir-flow" if flow_units else "lcut-loop")
+    assert solution.status == "OPTIMAL"
+    assert independent_violations(problem, solution.assignment) == []
+    best = brute_force_min_inertia(problem)
+    assert solution.objective == pytest.approx(best, rel=1e-6)
+    assert inertia_of(problem, solution.assignment, solution.centers) == pytest.approx(best,
+                                                                                       rel=1e-6)
+    problem.contiguous = False
+    assert brute_force_min_inertia(problem) < 0.8 * best
+
+
+@needs_counties
+def test_maine_contiguous_inertia_is_proved_at_the_published_optimum():
+    # VBL 2022: 19093.26 with contiguity, against 10789.07 without
+    graph = county("23")
+    problem = problem_from_graph(graph, 2)
+    solution = solve_districting(problem, SolveOptions(time_limit=60))
+    assert solution.status == "OPTIMAL" and solution.gap <= 1e-3
+    assert score_moi(graph, solution.assignment, solution.centers) == pytest.approx(19093.26,
+                                                                                   abs=0.01)
+    assert independent_violations(problem, solution.assignment) == []
+
+
+@needs_counties
+@pytest.mark.parametrize("fips, k", [("33", 2), ("41", 5)])
+def test_states_infeasible_only_under_contiguity_are_proved_so(fips, k):
+    # New Hampshire and Oregon: feasible without contiguity, infeasible with it (VBL 2022)
+    with pytest.raises(InfeasibleError) as err:
+        solve_districting(problem_from_graph(county(fips), k), SolveOptions(time_limit=60))
+    assert "exact model proved it" in err.value.reasons[0]
 
 
 def test_unit_above_upper_bound_is_overtly_infeasible():

@@ -8,7 +8,10 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   Zoltners–Sinha for fixed rep units, and for cut edges with free centres the labelling model of
   Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
   (spanning-tree bisection + local search, then location–allocation for inertia/travel), LP
-  reduced-cost fixing, an objective cut-off row and an LCUT contiguity cut loop.
+  reduced-cost fixing, an objective cut-off row and contiguity by an LCUT cut loop (Shirabe
+  flow rows up to ``ROOT_FLOW_MAX_UNITS`` units). Under contiguity, when the quick plan finds
+  nothing, the flow model without objective looks for any plan first: on the county
+  instances it proves infeasibility in about a second.
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
   region growing, balance and compactness local search, LNS) with a valid lower bound.
 
@@ -36,11 +39,15 @@ from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
 from territory_opt.solvers.fixing import l_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
-from territory_opt.solvers.hess import ExactInstance, integer_bounds, solve_exact
+from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
 EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
+# Contiguity by a priori flow rows (one MIP) instead of the LCUT loop up to this many units:
+# measured on the county instances, the flow rows win on ME (16 units), NM (33), OR and CO
+# (infeasibility) and lose on WV (55), LA (64), AR (75), whose loop proves more in 60 s.
+ROOT_FLOW_MAX_UNITS = 40
 OBJECTIVES = ("travel", "inertia", "cut_edges", "none")
 
 
@@ -136,13 +143,34 @@ def _best_centres(inst: ExactInstance, column_of: np.ndarray, roots: np.ndarray)
     return centres
 
 
+def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOptions,
+                notes: list[str]) -> ExactResult | None:
+    """A first plan (column per unit) for free centres, or a proof that none exists.
+
+    The large engine's quick plan (spanning-tree bisection + local search, 10 % of the time);
+    when it finds none under contiguity, the exact model without objective (feasibility only,
+    15 %): it finds a plan, proves that no plan exists, or neither."""
+    seconds = 0.1 * options.time_limit
+    quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, seconds, options.seed)
+    if quick is not None:
+        return ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
+    if not problem.contiguous:
+        return None
+    probe = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
+                        0.15 * options.time_limit, options.relative_gap)
+    notes.append(f"no quick plan; the feasibility model ended {probe.status} "
+                 f"in {probe.seconds:.1f} s")
+    return probe if probe.status in ("INFEASIBLE", "OPTIMAL", "FEASIBLE") else None
+
+
 def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
-                               problem: AlignmentProblem) -> tuple[np.ndarray, float] | None:
-    """A start plan by location–allocation: centres of the non-contiguous Hess plan
-    (15 % of the time) or of the large engine's quick plan (spanning-tree bisection + local
-    search, 10 %), then alternately the fixed-centre (Zoltners–Sinha) model (with contiguity
-    when required) and re-centring on each territory's best member until the centres repeat,
-    restarted from population-weighted random centres (until 40 % of the time is used).
+                               problem: AlignmentProblem,
+                               first: np.ndarray | None) -> tuple[np.ndarray, float] | None:
+    """A start plan by location–allocation: centres of ``first`` (a plan, column per unit) or of
+    the non-contiguous Hess plan (15 % of the time), then alternately the fixed-centre
+    (Zoltners–Sinha) model (with contiguity when required) and re-centring on each territory's
+    best member until the centres repeat, restarted from population-weighted random centres
+    (until 40 % of the time is used).
     """
     start = time.monotonic()
     relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
@@ -152,12 +180,9 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
                else np.sort(rng.choice(len(weight), size=inst.k, replace=False,
                                        p=weight / weight.sum())))
     best = None
-    quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, 0.1 * options.time_limit,
-                       options.seed)
-    if quick is not None:
-        column_of = quick[1][quick[0]]
-        best = (column_of, float(inst.cost[np.arange(len(column_of)), column_of].sum()))
-        centres = np.sort(quick[1])
+    if first is not None:
+        best = (first, float(inst.cost[np.arange(len(first)), first].sum()))
+        centres = np.unique(first)
     seen, starts = set(), 0
     while time.monotonic() - start < 0.4 * options.time_limit:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
@@ -307,21 +332,29 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         current=np.asarray(problem.current) if mode == "fixed" else None,
         move_weight=np.asarray(problem.move_weight, float),
         move_penalty=float(problem.move_penalty), max_moved=problem.max_moved,
-        order=order, ordered_labels=mode == "labels" and uniform)
-    incumbent = None
+        order=order, ordered_labels=mode == "labels" and uniform,
+        root_flow=problem.contiguous and mode != "labels" and n <= ROOT_FLOW_MAX_UNITS)
+    incumbent, first = None, None
     if mode == "labels":
         incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit, options.seed, notes)
     elif mode == "free" and not cut_edges and uniform:
         # The location-allocation start assumes every territory has the same bounds; with
         # unequal targets (e.g. part-time reps) the exact model's label variables decide.
-        incumbent = _incumbent_from_relaxation(inst, options, notes, problem)
+        first = _start_plan(problem, inst, options, notes)
+        if first is None or first.status != "INFEASIBLE":
+            incumbent = _incumbent_from_relaxation(
+                inst, options, notes, problem, None if first is None else first.column_of)
     remaining = options.time_limit - (time.monotonic() - start)
-    result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
-                         progress=options.progress, incumbent=incumbent)
+    if first is not None and first.status == "INFEASIBLE":
+        result = first
+    else:
+        result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
+                             progress=options.progress, incumbent=incumbent)
     model_name = {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode]
     stats = {"model": model_name,
              "contiguity": ("none" if not problem.contiguous else
-                            "scf+lcut-loop" if mode == "labels" else "lcut-loop"),
+                            "scf+lcut-loop" if mode == "labels" else
+                            "shir-flow" if inst.root_flow else "lcut-loop"),
              "rounds": result.rounds, "contiguity_cuts": result.cuts,
              "pairs": int(allowed.sum()), "notes": notes}
     if result.status == "INFEASIBLE":

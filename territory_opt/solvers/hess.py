@@ -26,7 +26,8 @@ that misses its root, add x_ac ≤ Σ_{b∈C} x_bc for a ∈ S, with C the minim
 the root (labels: x_ac + Σ_{b∈R} r_bc ≤ 1 + Σ_{b∈C} x_bc, R the root's side of C). The rows are
 valid for every contiguous plan, so the dual bound and an infeasibility verdict are proofs.
 Labels mode with cut edges also carries Validi & Buchanan's single-commodity flow rows
-(``_flow_rows``), which make every plan of the first round connected.
+(``_flow_rows``), and free or fixed centres with ``root_flow`` carry Shirabe's flow from each
+root (``_root_flow_rows``); either makes every plan of the first round connected.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ExactInstance:
     max_moved: float | None = None
     order: np.ndarray | None = None        # labels mode: units by position in π
     ordered_labels: bool = False           # labels mode: representatives in π order
+    root_flow: bool = False                # free/fixed + contiguity: SHIR flow rows a priori
 
     @property
     def integral_objective(self) -> bool:
@@ -130,6 +132,8 @@ class _Model:
         self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
         if contiguous and inst.mode == "labels" and inst.cut_edges:
             self.a_priori_rows += self._flow_rows()
+        elif contiguous and inst.mode != "labels" and inst.root_flow:
+            self.a_priori_rows += self._root_flow_rows()
 
     def _representatives(self) -> dict[tuple[int, int], mathopt.Variable]:
         """Labels mode: r_ic with Σ_i r_ic = 1, r_ic ≤ x_ic and x_ic ≤ w_{π(i),c}, where
@@ -268,10 +272,7 @@ class _Model:
         a territory can hold within the upper bound. Each territory then has one representative
         and a path of its own units from every member to it. Returns the number of rows."""
         inst, model = self.inst, self.model
-        most = inst.graph.n
-        for m in np.flatnonzero(~inst.soft):
-            cumulative = np.cumsum(np.sort(np.maximum(inst.weights[:, m], 0.0)))
-            most = min(most, int(np.sum(cumulative <= inst.upper[:, m].max() + 1e-9)))
+        most = self._most_units()
         flow = {}
         for (u, v), cut in self.cut.items():
             flow[u, v] = model.add_variable(lb=0.0, name=f"f_{u}_{v}")
@@ -282,6 +283,45 @@ class _Model:
             roots = mathopt.fast_sum(var for (i, _), var in self.r.items() if i == v)
             model.add_linear_constraint(net_in + most * roots >= 1)
         return len(self.cut) + inst.graph.n
+
+    def _root_flow_rows(self) -> int:
+        """Free and fixed centres, Shirabe's flow (SHIR): column c ships one unit of its own
+        commodity from its root to every member, on arcs between units that may join c:
+        Σ_u (f_uic − f_iuc) = x_ic and Σ_u f_uic ≤ (M_c − 1)·x_ic for i ≠ r_c, nothing enters
+        r_c. M_c = the most units column c can hold. Every plan of the MIP is then connected,
+        so the cut loop needs one round. Returns the number of rows."""
+        inst, model, rows = self.inst, self.model, 0
+        most = self._most_units()
+        for c, col in enumerate(self.by_col):
+            root = int(inst.roots[c])
+            members = {i: var for i, var in col}
+            if root not in members:
+                continue
+            cap = min(most, len(members)) - 1
+            inflow = {i: [] for i in members}
+            outflow = {i: [] for i in members}
+            for u in members:
+                for v in inst.graph.nbrs[u].tolist():
+                    if v in members and v != root:
+                        f = model.add_variable(lb=0.0, ub=float(cap), name=f"g_{u}_{v}_{c}")
+                        outflow[u].append(f)
+                        inflow[v].append(f)
+            for i, var in members.items():
+                if i == root:
+                    continue
+                into = mathopt.fast_sum(inflow[i])
+                model.add_linear_constraint(into - mathopt.fast_sum(outflow[i]) - var == 0)
+                model.add_linear_constraint(into - cap * var <= 0)
+                rows += 2
+        return rows
+
+    def _most_units(self) -> int:
+        """The most units one territory can hold within the hard upper bounds."""
+        inst, most = self.inst, self.inst.graph.n
+        for m in np.flatnonzero(~inst.soft):
+            cumulative = np.cumsum(np.sort(np.maximum(inst.weights[:, m], 0.0)))
+            most = min(most, int(np.sum(cumulative <= inst.upper[:, m].max() + 1e-9)))
+        return most
 
     def _move_terms(self):
         inst = self.inst
