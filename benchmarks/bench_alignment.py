@@ -28,12 +28,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from territory_opt.dataset import Dataset  # noqa: E402
-from territory_opt.formulation import build_problem, haversine_km  # noqa: E402
-from territory_opt.scenarios.config import AlignmentConfig, BalanceRule  # noqa: E402
-from territory_opt.solvers import SolveOptions, solve  # noqa: E402
-from territory_opt.solvers.assignment_model import loads, moved_weight  # noqa: E402
-from territory_opt.verify import check_plan  # noqa: E402
+from territory_opt.dataset import Dataset
+from territory_opt.formulation import build_problem, haversine_km
+from territory_opt.scenarios.config import AlignmentConfig, BalanceRule
+from territory_opt.solvers import SolveOptions, solve
+from territory_opt.solvers.assignment_model import loads, moved_weight
+from territory_opt.verify import check_plan
 
 # (city, lat, lon, relative size): real coordinates, hand-picked metro weights
 CITIES = [
@@ -134,7 +134,7 @@ def kmeans_plan(problem, dataset: Dataset, seed: int = 0) -> np.ndarray:
 
 
 def run_case(n: int, k: int, engine: str, time_limit: float, with_kmeans: bool) -> dict:
-    began = datetime.datetime.now(datetime.timezone.utc)
+    began = datetime.datetime.now(datetime.UTC)
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     dataset = synthetic_dataset(n, k)
@@ -161,7 +161,7 @@ def run_case(n: int, k: int, engine: str, time_limit: float, with_kmeans: bool) 
 
 def _subprocess(n, k, engine, limit, kmeans) -> dict:
     cmd = [sys.executable, __file__, "--one", f"{n},{k},{engine},{limit},{int(kmeans)}"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,24 +177,24 @@ def _pct(x) -> str:
 
 
 def write_report(rows: list[dict], path: Path, command: str) -> None:
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
     model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines()
                   if line.startswith("Model name")), platform.processor())
     lines = [
         "# Alignment solver benchmark", "",
-        f"- Machine: {model}, 2 cores, Python {platform.python_version()}, "
-        f"ortools {__import__('ortools').__version__}",
-        "- The machine was shared with other engineers' test runs during this session: "
-        "wall times are measured under load.",
-        f"- Command: `{command}` (cases run separately with `--cases a,c` and `--cases b`; "
-        "per-case results accumulate in alignment.json)",
-        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "- Data: synthetic accounts around 48 real US metro coordinates (seed 0), reps at "
+        (f"- Machine: {model}, 2 cores, Python {platform.python_version()}, "
+        f"ortools {__import__('ortools').__version__}"),
+        ("- The machine was shared with other engineers' test runs during this session: "
+        "wall times are measured under load."),
+        (f"- Command: `{command}` (cases run separately with `--cases a,c` and `--cases b`; "
+        "per-case results accumulate in alignment.json)"),
+        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        ("- Data: synthetic accounts around 48 real US metro coordinates (seed 0), reps at "
         "homes near metros; balance potential ±5 %, workload ±10 %; travel = Σ workload·km "
-        "to the rep home; the current plan is nearest-home with 15 % noise.", "",
-        "| accounts × territories | engine | limit (s) | status | gap | solve (s) | build (s) "
+        "to the rep home; the current plan is nearest-home with 15 % noise."), "",
+        ("| accounts × territories | engine | limit (s) | status | gap | solve (s) | build (s) "
         "| max dev potential | max dev workload | violations | peak RSS (GB) | run (UTC) "
-        "| load avg (start → end) |",
+        "| load avg (start → end) |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -220,24 +220,24 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
         lines.append(f"\nk-means plan breaks {r['kmeans_violations']} hard balance rows "
                      f"(the optimiser's: {r['violations']}).")
     lines += ["", "## How to read this", "",
-              "- gap = (objective − bound) / objective. The bound is valid over ALL "
+              ("- gap = (objective − bound) / objective. The bound is valid over ALL "
               "item–territory pairs, not only the 12 nearest candidates: it is the Lagrangian "
               "bound at the best duals found (the smoothed-Lagrangian ascent, then the LP over "
               "the near-best pairs with pricing over all pairs; once pricing finds nothing it "
-              "equals the LP relaxation over every pair).",
-              "- status OPTIMAL only when the engine proved it over complete candidates or the "
-              "gap is within 10⁻⁴; a run stopped by the limit with a plan is FEASIBLE.",
-              "- solve (s) is wall time of `solve()` only (build = dataset → problem). The MIP "
+              "equals the LP relaxation over every pair)."),
+              ("- status OPTIMAL only when the engine proved it over complete candidates or the "
+              "gap is within 10⁻⁴; a run stopped by the limit with a plan is FEASIBLE."),
+              ("- solve (s) is wall time of `solve()` only (build = dataset → problem). The MIP "
               "engine's own limit ends at 98 % of the limit (at least 1 s), leaving room to build "
-              "its model and read the plan back; a loaded machine can still push it past.",
-              "- load avg = the 1-minute load average (`os.getloadavg`) when the case started and "
-              "ended; the machine has 2 cores, so above 2 the run did not have a core to itself.",
-              "- violations = hard-rule violations found by the independent "
-              "`territory_opt.verify.check_plan` (0 = every balance bound holds).",
+              "its model and read the plan back; a loaded machine can still push it past."),
+              ("- load avg = the 1-minute load average (`os.getloadavg`) when the case started and "
+              "ended; the machine has 2 cores, so above 2 the run did not have a core to itself."),
+              ("- violations = hard-rule violations found by the independent "
+              "`territory_opt.verify.check_plan` (0 = every balance bound holds)."),
               "- peak RSS = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the run's own process.",
-              "- k-means: sklearn KMeans (workload-weighted, n_init=4) on lat/lon, clusters "
+              ("- k-means: sklearn KMeans (workload-weighted, n_init=4) on lat/lon, clusters "
               "matched to reps by the Hungarian method on centroid–home distance; it ignores "
-              "balance, so its deviations are what balancing by hand starts from."]
+              "balance, so its deviations are what balancing by hand starts from.")]
     path.write_text("\n".join(lines) + "\n")
 
 

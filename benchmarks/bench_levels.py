@@ -45,13 +45,13 @@ def main() -> None:
     levelled = build_problem(dataset, scenario.alignment)
     flat = replace(levelled, levels=[])
     metrics = levelled.metric_names
-    lines = [f"Date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+    lines = [(f"Date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
              f"load average {os.getloadavg()[0]:.2f}, time limit {args.time_limit:g} s, "
              f"command `.venv/bin/python benchmarks/bench_levels.py "
-             f"--time-limit {args.time_limit:g}`", "",
-             "| plan | status | objective | bound | gap | solve (s) | moved | "
-             + " | ".join(f"{lv} max dev {m}" for lv in ("territory", "district", "region")
-                          for m in metrics) + " | multi-level violations |",
+             f"--time-limit {args.time_limit:g}`"), "",
+             ("| plan | status | objective | bound | gap | solve (s) | moved | "
+              + " | ".join(f"{lv} max dev {m}" for lv in ("territory", "district", "region")
+                          for m in metrics) + " | multi-level violations |"),
              "|" + "---|" * (8 + 3 * len(metrics))]
     for name, problem in (("territories only (flat)", flat), ("top-down, levels", levelled)):
         solution = solve(problem, SolveOptions(time_limit=args.time_limit, seed=0))

@@ -14,8 +14,18 @@ __version__ = "0.1.0"
 _RUNNER = ("load_result", "run_file", "run_scenario", "write_result")
 
 __all__ = [
-    "InfeasibleError", "InputError", "InputIssue", "NoSolutionError", "Result", "Scenario",
-    "load_scenario", *_RUNNER, "__version__",
+    "InfeasibleError",
+    "InputError",
+    "InputIssue",
+    "NoSolutionError",
+    "Result",
+    "Scenario",
+    "__version__",
+    "load_result",
+    "load_scenario",
+    "run_file",
+    "run_scenario",
+    "write_result",
 ]
 
 

@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
-    except Exception:  # a bug: say so plainly, keep the details for the report
+    except Exception:  # noqa: BLE001 - a bug: say so plainly, keep the details for the report
         console.print("[bold red]Internal error[/] (please report it):")
         console.print(traceback.format_exc(), markup=False, highlight=False)
         return 1

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from territory_opt.cli import main
-from territory_opt.scenarios.runner import load_result, run_scenario, write_result
 from territory_opt.scenarios.config import load_scenario
+from territory_opt.scenarios.runner import load_result, run_scenario, write_result
 
 SPEC_FILES = {"assignments.csv", "territories.csv", "metrics.json", "manifest.json", "map.html"}
 
@@ -165,10 +165,10 @@ def test_compare_and_export_from_results_folders(valid_scenario, tmp_path):
 def test_console_script_exit_codes(ten_mistakes_scenario):
     """The installed entry point, in a real process."""
     done = subprocess.run([sys.executable, "-m", "territory_opt.cli", "validate", str(ten_mistakes_scenario)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    usage = subprocess.run([sys.executable, "-m", "territory_opt.cli", "run"], capture_output=True, text=True)
+    usage = subprocess.run([sys.executable, "-m", "territory_opt.cli", "run"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2
 
 
@@ -250,9 +250,9 @@ balance = [ { metric = "potential", tolerance = 0.35 } ]
     assert metrics["balance"]["potential"]["max_abs_deviation"] <= 0.35 + 1e-9
     assert any("locked item(s) not applied" in note for note in metrics["notes"])
     # travel recomputed: haversine from each account's unit point to its territory's centre
+    from territory_opt.data import load_dataset
     from territory_opt.formulation import haversine_km
     from territory_opt.scenarios.config import load_scenario as load
-    from territory_opt.data import load_dataset
 
     dataset = load_dataset(load(scenario))
     point = dataset.units.set_index("unit_id")[["lat", "lon"]]

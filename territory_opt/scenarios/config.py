@@ -338,9 +338,9 @@ def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict:
                     and isinstance(value, str):
                 data[key] = str((path.parent / value).resolve())
     quota = raw.get("quota")
-    if isinstance(quota, dict) and isinstance(quota.get("bottom_up"), str):
-        if quota["bottom_up"].lower().endswith((".csv", ".xlsx", ".parquet")):
-            quota["bottom_up"] = str((path.parent / quota["bottom_up"]).resolve())
+    if isinstance(quota, dict) and isinstance(quota.get("bottom_up"), str) \
+            and quota["bottom_up"].lower().endswith((".csv", ".xlsx", ".parquet")):
+        quota["bottom_up"] = str((path.parent / quota["bottom_up"]).resolve())
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
