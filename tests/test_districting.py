@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from territory_opt.errors import InfeasibleError
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers import districting
 from territory_opt.solvers.base import SolveOptions
+from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import (
     free_centre_distances,
     hard_bounds,
@@ -23,6 +27,7 @@ from territory_opt.solvers.graph_problem import (
     problem_from_graph,
     score_moi,
 )
+from territory_opt.solvers.local_search import Plan, lagrangian_bound
 from territory_opt.verify import check_plan
 
 COUNTY_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting" / "county_2010"
@@ -144,12 +149,12 @@ def brute_force_min_cut(problem: AlignmentProblem) -> int:
 
 def brute_force_min_inertia(problem: AlignmentProblem) -> float:
     """Least Σ w_i·d(i, centre)² over every feasible split (k = 2), each side's centre its best
-    member (haversine km from ``item_latlon``)."""
+    member (haversine km from ``item_latlon``); infinite when no split is feasible."""
     dist = free_centre_distances(problem)
     cost = problem.weights[:, :1] * dist**2
-    return min(sum(float(cost[np.ix_(part, part)].sum(axis=0).min())
-                   for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1)))
-               for split in feasible_splits(problem))
+    return min((sum(float(cost[np.ix_(part, part)].sum(axis=0).min())
+                    for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1)))
+                for split in feasible_splits(problem)), default=np.inf)
 
 
 @pytest.mark.parametrize("targets", [(1.0, 1.0), (0.6, 1.4)])
@@ -198,6 +203,22 @@ def test_contiguous_inertia_matches_brute_force_with_flow_rows_and_cut_loop(
                                                                                        rel=1e-6)
     problem.contiguous = False
     assert brute_force_min_inertia(problem) < 0.8 * best
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), tolerance=st.sampled_from([0.01, 0.05, 0.5]),
+       neighbours=st.sampled_from([3, 6, 16]))
+def test_large_engine_lagrangian_bound_is_below_the_optimum(seed, tolerance, neighbours):
+    # the bound drops contiguity, so it must not exceed the best split without it; short
+    # candidate lists exercise the pruned pairs (reduced cost ≥ 0 by the cap on λ)
+    problem = grid_problem(4, 2, tolerance, seed=seed, contiguous=False)
+    lower, upper = hard_bounds(problem)
+    plan = Plan(problem, Graph.from_edges(problem.n_items, problem.edges), lower, upper, False)
+    optimum = brute_force_min_inertia(problem)
+    assume(np.isfinite(optimum))
+    bound = lagrangian_bound(plan, float(lower[0, 0]), float(upper[0, 0]), optimum,
+                             time.monotonic() + 30, neighbours=neighbours, iterations=300)
+    assert 0 < bound <= optimum * (1 + 1e-9)
 
 
 @needs_counties
