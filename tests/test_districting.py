@@ -17,6 +17,7 @@ from territory_opt.solvers import districting
 from territory_opt.solvers.base import SolveOptions
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import (
+    free_centre_cost,
     free_centre_distances,
     hard_bounds,
     solve_districting,
@@ -27,7 +28,8 @@ from territory_opt.solvers.graph_problem import (
     problem_from_graph,
     score_moi,
 )
-from territory_opt.solvers.local_search import Plan, lagrangian_bound
+from territory_opt.solvers.local_search import Plan, lagrangian_bound, quick_plan
+from territory_opt.solvers.recom import recombine, territory_cost
 from territory_opt.verify import check_plan
 
 COUNTY_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting" / "county_2010"
@@ -219,6 +221,24 @@ def test_large_engine_lagrangian_bound_is_below_the_optimum(seed, tolerance, nei
     bound = lagrangian_bound(plan, float(lower[0, 0]), float(upper[0, 0]), optimum,
                              time.monotonic() + 30, neighbours=neighbours, iterations=300)
     assert 0 < bound <= optimum * (1 + 1e-9)
+
+
+def test_recombination_keeps_plans_connected_balanced_and_never_worse():
+    problem = grid_problem(6, 3, 0.05, seed=2)
+    graph = Graph.from_edges(problem.n_items, problem.edges)
+    lower, upper = hard_bounds(problem)
+    start, _ = quick_plan(problem, graph, lower, upper, 5.0, seed=0)
+    cost = free_centre_cost(problem, free_centre_distances(problem))
+
+    def total(label):
+        return sum(territory_cost(cost, np.flatnonzero(label == t))[0] for t in range(3))
+
+    assert independent_violations(problem, start) == []
+    label, improvements = recombine(graph, problem.weights, lower[0], upper[0], cost, start,
+                                    time.monotonic() + 2.0, np.random.default_rng(0))
+    assert independent_violations(problem, label) == []
+    assert total(label) <= total(start) * (1 + 1e-12)
+    assert (improvements > 0) == (total(label) < total(start))
 
 
 @needs_counties

@@ -41,6 +41,7 @@ from territory_opt.solvers.fixing import l_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
+from territory_opt.solvers.recom import recombine, territory_cost
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
 EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
@@ -149,18 +150,35 @@ def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOp
 
     The large engine's quick plan (spanning-tree bisection + local search, 10 % of the time);
     when it finds none under contiguity, the exact model without objective (feasibility only,
-    15 %): it finds a plan, proves that no plan exists, or neither."""
+    15 %): it finds a plan, proves that no plan exists, or neither. Under contiguity the plan is
+    then polished by recombination short bursts (``recom.recombine``, 10 %)."""
     seconds = 0.1 * options.time_limit
     quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, seconds, options.seed)
     if quick is not None:
-        return ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
-    if not problem.contiguous:
+        first = ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
+    elif not problem.contiguous:
         return None
-    probe = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
-                        0.15 * options.time_limit, options.relative_gap)
-    notes.append(f"no quick plan; the feasibility model ended {probe.status} "
-                 f"in {probe.seconds:.1f} s")
-    return probe if probe.status in ("INFEASIBLE", "OPTIMAL", "FEASIBLE") else None
+    else:
+        first = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
+                            0.15 * options.time_limit, options.relative_gap)
+        notes.append(f"no quick plan; the feasibility model ended {first.status} "
+                     f"in {first.seconds:.1f} s")
+        if first.status == "INFEASIBLE":
+            return first
+        if first.column_of is None:
+            return None
+    if problem.contiguous:
+        hard = ~inst.soft
+        _, label = np.unique(first.column_of, return_inverse=True)
+        label, improvements = recombine(
+            inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
+            inst.cost, label, time.monotonic() + 0.1 * options.time_limit,
+            np.random.default_rng(options.seed))
+        centre = [territory_cost(inst.cost, np.flatnonzero(label == t))[1]
+                  for t in range(int(label.max()) + 1)]
+        first.column_of = np.asarray(centre)[label]
+        notes.append(f"recombination short bursts improved the start plan {improvements} times")
+    return first
 
 
 def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
