@@ -7,7 +7,8 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   ``EXACT_MAX_PAIRS``) go to the exact MIP in ``hess.py`` (Hess model for free centres,
   Zoltners–Sinha for fixed rep units, and for cut edges with free centres the labelling model of
   Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
-  (spanning-tree bisection + local search, then location–allocation for inertia/travel), LP
+  (spanning-tree bisection + local search, then location–allocation for inertia/travel or
+  recombination short bursts for cut edges), LP
   reduced-cost fixing, an objective cut-off row and contiguity by an LCUT cut loop (Shirabe
   flow rows up to ``ROOT_FLOW_MAX_UNITS`` units). Under contiguity, when the quick plan finds
   nothing, the flow model without objective looks for any plan first: on the county
@@ -41,7 +42,7 @@ from territory_opt.solvers.fixing import l_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
-from territory_opt.solvers.recom import recombine, territory_cost
+from territory_opt.solvers.recom import perimeter_price, recombine
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
 EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
@@ -150,35 +151,18 @@ def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOp
 
     The large engine's quick plan (spanning-tree bisection + local search, 10 % of the time);
     when it finds none under contiguity, the exact model without objective (feasibility only,
-    15 %): it finds a plan, proves that no plan exists, or neither. Under contiguity the plan is
-    then polished by recombination short bursts (``recom.recombine``, 10 %)."""
+    15 %): it finds a plan, proves that no plan exists, or neither."""
     seconds = 0.1 * options.time_limit
     quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, seconds, options.seed)
     if quick is not None:
-        first = ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
-    elif not problem.contiguous:
+        return ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
+    if not problem.contiguous:
         return None
-    else:
-        first = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
-                            0.15 * options.time_limit, options.relative_gap)
-        notes.append(f"no quick plan; the feasibility model ended {first.status} "
-                     f"in {first.seconds:.1f} s")
-        if first.status == "INFEASIBLE":
-            return first
-        if first.column_of is None:
-            return None
-    if problem.contiguous:
-        hard = ~inst.soft
-        _, label = np.unique(first.column_of, return_inverse=True)
-        label, improvements = recombine(
-            inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
-            inst.cost, label, time.monotonic() + 0.1 * options.time_limit,
-            np.random.default_rng(options.seed))
-        centre = [territory_cost(inst.cost, np.flatnonzero(label == t))[1]
-                  for t in range(int(label.max()) + 1)]
-        first.column_of = np.asarray(centre)[label]
-        notes.append(f"recombination short bursts improved the start plan {improvements} times")
-    return first
+    probe = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
+                        0.15 * options.time_limit, options.relative_gap)
+    notes.append(f"no quick plan; the feasibility model ended {probe.status} "
+                 f"in {probe.seconds:.1f} s")
+    return probe if probe.status in ("INFEASIBLE", "OPTIMAL", "FEASIBLE") else None
 
 
 def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
@@ -242,10 +226,11 @@ def order_labels(column_of: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
-                    seed: int, notes: list[str]) -> tuple[np.ndarray, float] | None:
+                    polish: float, seed: int, notes: list[str]) -> tuple[np.ndarray, float] | None:
     """Labels mode start plan: the fewest cut edges over repeated quick plans (spanning-tree
-    bisection, balancing and cut-edge local search) within ``seconds``. The quick plans keep
-    territories connected whenever the unit graph is (they balance far better that way)."""
+    bisection, balancing and cut-edge local search) within ``seconds``, then, when the
+    territories share their bounds, ``polish`` seconds of recombination short bursts. The quick
+    plans keep territories connected whenever the unit graph is (they balance far better)."""
     deadline = time.monotonic() + seconds
     if len(components(inst.graph, range(inst.graph.n))) == 1:
         problem = replace(problem, contiguous=True)
@@ -263,6 +248,17 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
             best = (labels, cut)
     notes.append(f"start plan: fewest cut edges over {tries} quick plans: "
                  f"{best[1] if best else 'none'}")
+    if best is not None and problem.contiguous and np.all(inst.lower == inst.lower[0]) \
+            and np.all(inst.upper == inst.upper[0]):
+        hard = ~inst.soft
+        labels, improvements = recombine(
+            inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
+            perimeter_price(edges, inst.graph.n), best[0], time.monotonic() + polish,
+            np.random.default_rng(seed))
+        labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
+        best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
+        notes.append(f"recombination short bursts: {best[1]:g} cut edges "
+                     f"({improvements} improvements)")
     return best
 
 
@@ -354,7 +350,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         root_flow=problem.contiguous and mode != "labels" and n <= ROOT_FLOW_MAX_UNITS)
     incumbent, first = None, None
     if mode == "labels":
-        incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit, options.seed, notes)
+        incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit,
+                                    0.1 * options.time_limit, options.seed, notes)
     elif mode == "free" and not cut_edges and uniform:
         # The location-allocation start assumes every territory has the same bounds; with
         # unequal targets (e.g. part-time reps) the exact model's label variables decide.
