@@ -8,11 +8,10 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   Zoltners–Sinha for fixed rep units, and for cut edges with free centres the labelling model of
   Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
   (spanning-tree bisection + local search, then location–allocation for inertia/travel or
-  recombination short bursts for cut edges), LP
-  reduced-cost fixing, an objective cut-off row and contiguity by an LCUT cut loop (Shirabe
-  flow rows up to ``ROOT_FLOW_MAX_UNITS`` units). Under contiguity, when the quick plan finds
-  nothing, the flow model without objective looks for any plan first: on the county
-  instances it proves infeasibility in about a second.
+  recombination short bursts for cut edges), LP reduced-cost fixing, an objective cut-off row
+  and contiguity by an LCUT cut loop (Shirabe flow rows up to ``ROOT_FLOW_MAX_UNITS`` units).
+  Under contiguity, when the quick plan finds nothing, the flow model without objective looks
+  for any plan first: on the county instances it proves infeasibility in about a second.
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
   region growing, balance and compactness local search, LNS) with a valid lower bound.
 
