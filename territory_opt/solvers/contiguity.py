@@ -11,6 +11,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
 
 @dataclass
@@ -57,6 +59,40 @@ def components(graph: Graph, members) -> list[list[int]]:
                     queue.append(v)
         out.append(comp)
     return out
+
+
+def random_spanning_tree(size: int, rows: np.ndarray, cols: np.ndarray,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random spanning tree of the graph on 0..size−1 with edges (rows[e], cols[e]): the
+    minimum spanning tree under random edge weights (GerryChain-style). Returns the
+    breadth-first order from node 0 and each node's parent (shorter when not connected)."""
+    mat = coo_matrix((rng.random(len(rows)) + 0.1, (rows, cols)), shape=(size, size))
+    return breadth_first_order(minimum_spanning_tree(mat), 0, directed=False)
+
+
+def subtree_loads(order: np.ndarray, parent: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per node, the summed ``weights`` rows of its subtree in a ``random_spanning_tree``."""
+    load = weights.astype(float)
+    for node in order[:0:-1]:
+        load[parent[node]] += load[node]
+    return load
+
+
+def subtree_mask(order: np.ndarray, parent: np.ndarray, nodes) -> list[np.ndarray]:
+    """For each of ``nodes``, a boolean mask over 0..len(order)−1 of the nodes in its subtree."""
+    children: list[list[int]] = [[] for _ in range(len(order))]
+    for node in order[1:]:
+        children[parent[node]].append(int(node))
+    masks = []
+    for node in nodes:
+        inside = np.zeros(len(order), bool)
+        stack = [int(node)]
+        while stack:
+            here = stack.pop()
+            inside[here] = True
+            stack.extend(children[here])
+        masks.append(inside)
+    return masks
 
 
 def minimal_separator(graph: Graph, stray: list[int], root: int) -> tuple[list[int], set[int]]:

@@ -294,7 +294,7 @@ class _Model:
         most = self._most_units()
         for c, col in enumerate(self.by_col):
             root = int(inst.roots[c])
-            members = {i: var for i, var in col}
+            members = dict(col)
             if root not in members:
                 continue
             cap = min(most, len(members)) - 1

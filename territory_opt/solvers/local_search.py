@@ -30,7 +30,13 @@ from scipy.spatial import cKDTree
 from territory_opt.errors import NoSolutionError
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers.base import Solution, SolveOptions
-from territory_opt.solvers.contiguity import Graph, components
+from territory_opt.solvers.contiguity import (
+    Graph,
+    components,
+    random_spanning_tree,
+    subtree_loads,
+    subtree_mask,
+)
 from territory_opt.solvers.graph_problem import EARTH_RADIUS_KM
 from territory_opt.solvers.hess import ExactInstance, solve_exact
 
@@ -236,9 +242,6 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
     edge whose smaller side's loads are closest to its share of the region in every metric
     (relative to the territory target). Returns (part with s1 seats, rest, s1).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
-
     # carve single territories off small county-scale regions (as GerryChain), else halve
     s1 = 1 if seats <= 8 and len(region) <= 300 else seats // 2
     local = {int(u): a for a, u in enumerate(region)}
@@ -257,13 +260,8 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
     tolerance = float(np.min((plan.upper - plan.lower).mean(axis=0) / (2 * plan.scale)))
     enough = tolerance if seats == 2 else 0.5 * tolerance * min(s1, seats - s1)
     for _ in range(tries):
-        mat = coo_matrix((rng.random(len(rows)) + 0.1, (rows, cols)),
-                         shape=(len(region), len(region)))
-        tree = minimum_spanning_tree(mat)
-        order, parent = breadth_first_order(tree, 0, directed=False)
-        sub = w.copy()
-        for a in order[:0:-1]:
-            sub[parent[a]] += sub[a]
+        order, parent = random_spanning_tree(len(region), rows, cols, rng)
+        sub = subtree_loads(order, parent, w)
         want = np.array([total * s1 / seats, total * (seats - s1) / seats])  # (2, m)
         per_seat = total / seats
         dev = np.max(np.abs(sub[order[1:], None, :] - want[None]) / per_seat, axis=2)
@@ -271,16 +269,7 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
         score = dev[np.arange(len(which)), which]
         pick = int(np.argmin(score))
         if score[pick] < best[0]:
-            node = int(order[1:][pick])
-            inside = np.zeros(len(region), bool)
-            stack = [node]
-            children = [[] for _ in range(len(region))]
-            for a in order[1:]:
-                children[parent[a]].append(a)
-            while stack:
-                a = stack.pop()
-                inside[a] = True
-                stack.extend(children[a])
+            inside = subtree_mask(order, parent, [order[1:][pick]])[0]
             part = inside if which[pick] == 0 else ~inside
             best = (score[pick], part)
         if best[0] <= enough:  # within the balance tolerance (half of it above the last level)

@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
-from territory_opt.solvers.contiguity import Graph
+from territory_opt.solvers.contiguity import (
+    Graph,
+    random_spanning_tree,
+    subtree_loads,
+    subtree_mask,
+)
 
 
 def perimeter_price(edges: np.ndarray, n: int) -> Callable[[np.ndarray], float]:
@@ -81,14 +84,10 @@ def _best_split(n: int, edges: np.ndarray, union: np.ndarray, weights: np.ndarra
     local[union] = np.arange(len(union))
     inner = edges[(local[edges[:, 0]] >= 0) & (local[edges[:, 1]] >= 0)]
     size = len(union)
-    mat = coo_matrix((rng.random(len(inner)) + 0.1, (local[inner[:, 0]], local[inner[:, 1]])),
-                     shape=(size, size))
-    order, parent = breadth_first_order(minimum_spanning_tree(mat), 0, directed=False)
+    order, parent = random_spanning_tree(size, local[inner[:, 0]], local[inner[:, 1]], rng)
     if len(order) < size:  # the union is not connected (cannot happen for adjacent parts)
         return None
-    load = weights[union].astype(float)
-    for node in order[:0:-1]:
-        load[parent[node]] += load[node]
+    load = subtree_loads(order, parent, weights[union])
     total = load[order[0]]
     below = load[order[1:]]
     fits = np.all((below >= lower) & (below <= upper)
@@ -98,17 +97,8 @@ def _best_split(n: int, edges: np.ndarray, union: np.ndarray, weights: np.ndarra
         return None
     if len(cuts) > candidates:
         cuts = rng.choice(cuts, size=candidates, replace=False)
-    children: list[list[int]] = [[] for _ in range(size)]
-    for node in order[1:]:
-        children[parent[node]].append(int(node))
     best = None
-    for node in cuts:
-        inside = np.zeros(size, bool)
-        stack = [int(node)]
-        while stack:
-            here = stack.pop()
-            inside[here] = True
-            stack.extend(children[here])
+    for inside in subtree_mask(order, parent, cuts):
         part, rest = union[inside], union[~inside]
         part_cost, rest_cost = price(part), price(rest)
         if best is None or part_cost + rest_cost < best[1] + best[2]:
