@@ -186,16 +186,16 @@ def test_new_mexico_contiguous_plan_is_valid_and_bounded():
     assert moi <= 32944.25 * 1.001
 
 
-@pytest.mark.parametrize("flow_units", [0, 40])
+@pytest.mark.parametrize("flow_arcs", [0, 30_000])
 def test_contiguous_inertia_matches_brute_force_with_flow_rows_and_cut_loop(
-        monkeypatch, flow_units):
+        monkeypatch, flow_arcs):
     # a 4×4 grid with 6 edges removed, where contiguity binds: the best split overall is
     # disconnected (3368.2), the best contiguous one costs 4734.2
     problem = grid_problem(4, 2, 0.01, seed=10)
     problem.edges = problem.edges[np.random.default_rng(10).random(len(problem.edges)) > 0.3]
-    monkeypatch.setattr(districting, "ROOT_FLOW_MAX_UNITS", flow_units)
+    monkeypatch.setattr(districting, "ROOT_FLOW_MAX_ARCS", flow_arcs)
     solution = solve_districting(problem, SolveOptions(time_limit=30))
-    assert solution.stats["contiguity"] == ("shir-flow" if flow_units else "lcut-loop")
+    assert solution.stats["contiguity"] == ("shir-flow" if flow_arcs else "lcut-loop")
     assert solution.status == "OPTIMAL"
     assert independent_violations(problem, solution.assignment) == []
     best = brute_force_min_inertia(problem)

@@ -8,8 +8,9 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   Zoltners–Sinha for fixed rep units, and for cut edges with free centres the labelling model of
   Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
   (spanning-tree bisection + local search, then location–allocation for inertia/travel or
-  recombination short bursts for cut edges), LP reduced-cost fixing, an objective cut-off row
-  and contiguity by an LCUT cut loop (Shirabe flow rows up to ``ROOT_FLOW_MAX_UNITS`` units).
+  recombination short bursts for cut edges), LP reduced-cost fixing, the incumbent as HiGHS's
+  objective bound, and contiguity by Shirabe flow rows (up to ``ROOT_FLOW_MAX_ARCS`` flow arcs)
+  or else an LCUT cut loop.
   Under contiguity, when the quick plan finds nothing, the flow model without objective looks
   for any plan first: on the county instances it proves infeasibility in about a second.
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
@@ -45,10 +46,12 @@ from territory_opt.solvers.recom import perimeter_price, recombine
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
 EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
-# Contiguity by a priori flow rows (one MIP) instead of the LCUT loop up to this many units:
-# measured on the county instances, the flow rows win on ME (16 units), NM (33), OR and CO
-# (infeasibility) and lose on WV (55), LA (64), AR (75), whose loop proves more in 60 s.
-ROOT_FLOW_MAX_UNITS = 40
+# Contiguity by a priori flow rows (one MIP) instead of the LCUT loop while the flow model has at
+# most this many arc variables (Σ_c arcs between units that may join column c). Measured on the
+# county instances with the HiGHS objective bound (60 s): flow proves OK (28,756 arcs) in 40 s,
+# which the loop does not, and ME (1,088); the loop proves KS (55,138) in 42 s, flow does not;
+# IA, NE, MS, AR, WV are proved either way.
+ROOT_FLOW_MAX_ARCS = 30_000
 # Share of the time limit for the free-centre start plan (location–allocation); the MIP gets
 # the rest. Measured on the county instances (60 s): 0.25 proves LA and WV and reaches OK's
 # optimum, which 0.4 did not; 0.15–0.2 leave OK's start plan 10 % worse.
@@ -132,6 +135,13 @@ def _labels_for_columns(problem: AlignmentProblem, column_of: np.ndarray,
         cost[a] -= np.bincount(current[current >= 0], minlength=k)[:k]
     rows, ts = linear_sum_assignment(cost)
     return {int(cols[r]): int(t) for r, t in zip(rows, ts)}
+
+
+def flow_arcs(graph: Graph, allowed: np.ndarray) -> int:
+    """Arc variables of the root flow rows: Σ_c 2·|{edges uv : u and v may join column c}|."""
+    rows = np.repeat(np.arange(graph.n), [len(nbrs) for nbrs in graph.nbrs])
+    cols = np.concatenate(graph.nbrs) if graph.n else np.zeros(0, dtype=int)
+    return int(np.sum(allowed[rows] & allowed[cols]))
 
 
 def _best_centres(inst: ExactInstance, column_of: np.ndarray, roots: np.ndarray) -> np.ndarray:
@@ -350,7 +360,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         move_weight=np.asarray(problem.move_weight, float),
         move_penalty=float(problem.move_penalty), max_moved=problem.max_moved,
         order=order, ordered_labels=mode == "labels" and uniform,
-        root_flow=problem.contiguous and mode != "labels" and n <= ROOT_FLOW_MAX_UNITS)
+        root_flow=(problem.contiguous and mode != "labels"
+                   and flow_arcs(graph, allowed) <= ROOT_FLOW_MAX_ARCS))
     incumbent, first = None, None
     if mode == "labels":
         incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit,

@@ -129,6 +129,10 @@ class _Model:
         objective.append(self._move_terms())
         self.objective = mathopt.fast_sum(objective)
         self.model.minimize(self.objective)
+        # HiGHS compares its objective_bound with the presolved objective, which leaves out any
+        # offset; with no offset and no negative cost that comparison can only prune less
+        self.cutoff_safe = self.model.objective.offset == 0 and all(
+            term.coefficient >= 0 for term in self.model.objective.linear_terms())
         self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
         if contiguous and inst.mode == "labels" and inst.cut_edges:
             self.a_priori_rows += self._flow_rows()
@@ -431,25 +435,29 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     """Solve the MIP by HiGHS (MathOpt), adding LCUT rows until the optimum is connected.
 
     Each round's MIP relaxes the contiguous problem: its dual bound is valid, its infeasibility is
-    a proof, and a connected optimum is optimal. The previous round's plan is passed as a hint.
-    ``incumbent`` (column_of, objective), a known contiguous plan, is the fallback, the hint, and
-    the cutoff for LP reduced-cost fixing (relative_gap is then applied to it).
+    a proof, and a connected optimum is optimal. ``incumbent`` (column_of, objective), a known
+    contiguous plan, and later the best connected plan found, is the fallback, the cutoff for LP
+    reduced-cost fixing, and each round's hint and HiGHS ``objective_bound`` (nodes that cannot
+    beat it are pruned; an objective row instead would make the hint infeasible and send HiGHS
+    into its primal heuristics). Without a plan, the previous round's plan is the hint.
     """
     start = time.monotonic()
     model = _Model(inst, contiguous)
     log = [(f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
             f"{model.a_priori_rows} a-priori contiguity rows")]
     bound, best_plan, best_obj, rounds, cuts, hint = None, None, None, 0, 0, None
-    status, cutoff = "UNKNOWN", None
-    step = 1.0 if inst.integral_objective else 0.0  # a better plan is at least this much better
+    status = "UNKNOWN"
+    integral = inst.integral_objective  # whole cut-edge counts: bounds round up
 
-    def improving(objective: float) -> float:
-        """Largest objective a plan must reach to beat ``objective``."""
-        return objective - step + 1e-6 if step else objective * (1 - relative_gap) + 1e-6
+    def raise_bound(value: float) -> None:
+        nonlocal bound
+        if np.isfinite(value):
+            value = float(np.ceil(value - 1e-6)) if integral else float(value)
+            bound = value if bound is None else max(bound, value)
 
     if incumbent is not None:
         best_plan, best_obj = incumbent
-        hint, status = best_plan, "FEASIBLE"
+        status = "FEASIBLE"
     while True:
         remaining = time_limit - (time.monotonic() - start)
         if remaining <= 0.05:
@@ -457,19 +465,19 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if best_obj is not None:
             fixed, lp = model.reduced_cost_fixing(best_obj, 0.5 * remaining)
             if lp is not None:  # the LP is a relaxation: a valid bound (capped by the incumbent)
-                lp_bound = float(np.ceil(lp - 1e-6)) if step else lp
-                bound = lp_bound if bound is None else max(bound, lp_bound)
+                raise_bound(lp)
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
         remaining = time_limit - (time.monotonic() - start)
         if remaining <= 0.05:
             break
-        if best_obj is not None and best_obj != cutoff:
-            cutoff = best_obj  # MathOpt's HiGHS has no cutoff parameter: use an objective row
-            model.model.add_linear_constraint(model.objective <= improving(best_obj))
         # HiGHS can overrun its limit in the root phase (KS, 11k binaries: 5 s over 45 s)
         params = mathopt.SolveParameters(time_limit=timedelta(seconds=0.9 * remaining),
                                          relative_gap_tolerance=relative_gap, enable_output=False)
+        cutoff = best_obj if model.cutoff_safe else None
+        if cutoff is not None:
+            params.highs.double_options["objective_bound"] = cutoff
+        hint = best_plan if best_plan is not None else hint
         try:
             result = mathopt.solve(model.model, mathopt.SolverType.HIGHS, params=params,
                                    model_params=model.hint(hint) if hint is not None else None)
@@ -478,36 +486,37 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             break
         rounds += 1
         reason = result.termination.reason
-        if best_obj is not None and reason in (mathopt.TerminationReason.INFEASIBLE,
-                                               mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
-            log.append(f"round {rounds}: nothing better than the incumbent (objective row)")
-            status, bound = "OPTIMAL", best_obj if step else best_obj * (1 - relative_gap)
+        infeasible = reason in (mathopt.TerminationReason.INFEASIBLE,
+                                mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED)
+        if infeasible and cutoff is not None:
+            log.append(f"round {rounds}: nothing better than the incumbent (objective bound)")
+            status = "OPTIMAL"
+            raise_bound(cutoff)
             break
-        if reason in (mathopt.TerminationReason.INFEASIBLE,
-                      mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED):
+        if infeasible:
             log.append(f"round {rounds}: infeasible after {cuts} cuts")
             return ExactResult("INFEASIBLE", None, None, None, time.monotonic() - start, log,
                                rounds, cuts)
+        # HiGHS reports its incumbent as the dual bound when the cutoff empties the tree, so
+        # with a cutoff only min(dual, cutoff) is proved
         dual = result.termination.objective_bounds.dual_bound
-        if step and np.isfinite(dual):
-            dual = float(np.ceil(dual - 1e-6))
-        if np.isfinite(dual):
-            bound = dual if bound is None else max(bound, dual)
+        raise_bound(dual if cutoff is None else min(dual, cutoff))
         if not result.has_primal_feasible_solution():
             log.append(f"round {rounds}: no plan ({reason.name})")
             break
         plan, objective = model.column_of(result.variable_values()), float(result.objective_value())
-        if step:  # whole cut-edge counts, without the MIP tolerance noise
+        if integral:  # whole cut-edge counts, without the MIP tolerance noise
             objective = float(round(objective))
         proved = reason == mathopt.TerminationReason.OPTIMAL
-        if proved and best_obj is not None and objective > improving(best_obj):
-            log.append(f"round {rounds}: relaxation optimum {objective:.10g} proves the incumbent")
-            status, bound = "OPTIMAL", min(objective, best_obj)
-            break
         if not contiguous or plan_is_contiguous(inst.graph, plan):
             if best_obj is None or objective < best_obj:
                 best_plan, best_obj = plan, objective
             status = "OPTIMAL" if proved else "FEASIBLE"
+            break
+        if proved and best_obj is not None and bound is not None \
+                and bound >= best_obj * (1 - relative_gap) - 1e-9:
+            log.append(f"round {rounds}: the relaxation's bound proves the incumbent")
+            status = "OPTIMAL"
             break
         added = model.add_contiguity_cuts(plan)
         cuts += added
