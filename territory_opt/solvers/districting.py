@@ -10,7 +10,9 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   (spanning-tree bisection + local search, then location–allocation for inertia/travel or
   recombination short bursts for cut edges), LP reduced-cost fixing, the incumbent as HiGHS's
   objective bound, and contiguity by Shirabe flow rows (up to ``ROOT_FLOW_MAX_ARCS`` flow arcs)
-  or else an LCUT cut loop.
+  or else an LCUT cut loop. For contiguous free centres, recombination short bursts priced by
+  each territory's best-centre cost run in a second thread while HiGHS solves (the better plan
+  is kept).
   Under contiguity, when the quick plan finds nothing, the flow model without objective looks
   for any plan first: on the county instances it proves infeasibility in about a second.
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
@@ -28,6 +30,7 @@ territory by itself (its own centre); the overt checks say so when its weight do
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -188,6 +191,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
     (until ``START_SHARE`` of the time is used).
     """
     start = time.monotonic()
+    allocate_until = START_SHARE * options.time_limit
     relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
     rng = np.random.default_rng(options.seed)
     weight = np.maximum(inst.weights[:, 0], 1e-9)
@@ -199,7 +203,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
         best = (first, float(inst.cost[np.arange(len(first)), first].sum()))
         centres = np.unique(first)
     seen, starts = set(), 0
-    while time.monotonic() - start < START_SHARE * options.time_limit:
+    while time.monotonic() - start < allocate_until:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
             starts += 1
             if starts > 50:
@@ -213,7 +217,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
                         lower=np.repeat(inst.lower[:1], len(centres), axis=0),
                         upper=np.repeat(inst.upper[:1], len(centres), axis=0),
                         targets=np.repeat(inst.targets[:1], len(centres), axis=0))
-        budget = min(START_SHARE * options.time_limit - (time.monotonic() - start),
+        budget = min(allocate_until - (time.monotonic() - start),
                      max(0.5, 0.05 * options.time_limit))  # infeasible centre sets prove slowly
         try:
             result = solve_exact(fixed, problem.contiguous, budget, options.relative_gap)
@@ -228,6 +232,54 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
                  f"location–allocation with contiguity over {len(seen)} centre sets: "
                  f"{best[1] if best else 'none'}")
     return best
+
+
+def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
+                       rng: np.random.Generator, stop: threading.Event
+                       ) -> tuple[np.ndarray, float]:
+    """Recombination short bursts on a free-centre plan (column = centre unit per unit), each
+    territory priced at its best member centre: min_j Σ_i cost_ij over allowed pairs."""
+    cost = np.where(inst.allowed, inst.cost, np.inf)
+
+    def price(members: np.ndarray) -> float:
+        return float(cost[np.ix_(members, members)].sum(axis=0).min())
+
+    hard = ~inst.soft
+    _, label = np.unique(plan[0], return_inverse=True)
+    label, _ = recombine(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
+                         inst.upper[0, hard], price, label, deadline, rng, stop=stop)
+    column_of = np.empty_like(plan[0])
+    for t in range(inst.k):
+        members = np.flatnonzero(label == t)
+        column_of[members] = members[int(np.argmin(cost[np.ix_(members, members)].sum(axis=0)))]
+    objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
+    return (column_of, objective) if objective < plan[1] else plan
+
+
+def _solve_beside_recombination(inst: ExactInstance, incumbent: tuple[np.ndarray, float],
+                                seconds: float, options: SolveOptions,
+                                notes: list[str]) -> ExactResult:
+    """The contiguous free-centre MIP, with recombination short bursts from the same incumbent
+    in a second thread (HiGHS releases the GIL, so the two share the machine's cores). The
+    better plan wins; the MIP's bound stays valid for it."""
+    deadline = time.monotonic() + 0.95 * seconds
+    stop, found = threading.Event(), []
+    worker = threading.Thread(target=lambda: found.append(_recombine_centres(
+        inst, incumbent, deadline, np.random.default_rng(options.seed), stop)), daemon=True)
+    worker.start()
+    try:
+        result = solve_exact(inst, True, seconds, options.relative_gap,
+                             progress=options.progress, incumbent=incumbent)
+    finally:
+        stop.set()
+        worker.join()
+    if found and (result.objective is None or found[0][1] < result.objective):
+        column_of, objective = found[0]
+        notes.append(f"recombination beside the MIP found {objective:.10g}")
+        bound = None if result.bound is None else min(result.bound, objective)
+        result = replace(result, column_of=column_of, objective=objective, bound=bound,
+                         status=result.status if result.status == "OPTIMAL" else "FEASIBLE")
+    return result
 
 
 def order_labels(column_of: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -376,6 +428,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     remaining = options.time_limit - (time.monotonic() - start)
     if first is not None and first.status == "INFEASIBLE":
         result = first
+    elif mode == "free" and problem.contiguous and incumbent is not None:
+        result = _solve_beside_recombination(inst, incumbent, remaining, options, notes)
     else:
         result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
                              progress=options.progress, incumbent=incumbent)

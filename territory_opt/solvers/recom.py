@@ -5,13 +5,13 @@ spanning tree under random edge weights) and looks at the tree edges whose remov
 parts within the bounds in every metric. Both parts are connected by construction. The cheapest
 of a few such splits replaces the two territories. A price function gives a territory's cost,
 e.g. its perimeter in edges for cut edges (``perimeter_price``). Used to polish the exact
-solver's cut-edge start plan. (Tried on the moment of inertia too, 2026-11-22: on the 16
-county instances it reached nothing the location–allocation start did not, so it is not used
-there.)
+solver's cut-edge start plan, and for the contiguous moment of inertia in a thread beside the
+MIP (``districting._solve_beside_recombination``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -37,8 +37,8 @@ def perimeter_price(edges: np.ndarray, n: int) -> Callable[[np.ndarray], float]:
 
 def recombine(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.ndarray,
               price: Callable[[np.ndarray], float], label: np.ndarray, deadline: float,
-              rng: np.random.Generator, burst: int = 10,
-              candidates: int = 8) -> tuple[np.ndarray, int]:
+              rng: np.random.Generator, burst: int = 10, candidates: int = 8,
+              stop: threading.Event | None = None) -> tuple[np.ndarray, int]:
     """Improve a contiguous plan until ``deadline`` by short bursts (Cannon et al. 2023): walks
     of ``burst`` recombination steps, each taking the cheapest priced split whether or not it
     improves, every walk restarting from the best plan seen. Returns (labels, improvements).
@@ -46,14 +46,14 @@ def recombine(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.nd
     weights (n, m) and lower/upper (m,) are the hard metrics and their common bounds; label (n,)
     holds territories 0..k−1, each connected and within the bounds; ``price(members)`` is one
     territory's cost (e.g. ``perimeter_price``). Of the balanced cuts of each tree,
-    at most ``candidates`` (chosen at random) are priced.
+    at most ``candidates`` (chosen at random) are priced. ``stop``, when set, ends the walk early.
     """
     k = int(label.max()) + 1
     edges = np.array([(u, int(v)) for u in range(graph.n) for v in graph.nbrs[u] if u < v],
                      dtype=int).reshape(-1, 2)
     spent = np.array([price(np.flatnonzero(label == t)) for t in range(k)])
     best, best_spent, improvements = label.copy(), spent.copy(), 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         label, spent = best.copy(), best_spent.copy()
         for _ in range(burst):
             cut = np.flatnonzero(label[edges[:, 0]] != label[edges[:, 1]])
