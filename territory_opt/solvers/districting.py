@@ -191,7 +191,6 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
     (until ``START_SHARE`` of the time is used).
     """
     start = time.monotonic()
-    allocate_until = START_SHARE * options.time_limit
     relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
     rng = np.random.default_rng(options.seed)
     weight = np.maximum(inst.weights[:, 0], 1e-9)
@@ -203,7 +202,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
         best = (first, float(inst.cost[np.arange(len(first)), first].sum()))
         centres = np.unique(first)
     seen, starts = set(), 0
-    while time.monotonic() - start < allocate_until:
+    while time.monotonic() - start < START_SHARE * options.time_limit:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
             starts += 1
             if starts > 50:
@@ -217,7 +216,7 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
                         lower=np.repeat(inst.lower[:1], len(centres), axis=0),
                         upper=np.repeat(inst.upper[:1], len(centres), axis=0),
                         targets=np.repeat(inst.targets[:1], len(centres), axis=0))
-        budget = min(allocate_until - (time.monotonic() - start),
+        budget = min(START_SHARE * options.time_limit - (time.monotonic() - start),
                      max(0.5, 0.05 * options.time_limit))  # infeasible centre sets prove slowly
         try:
             result = solve_exact(fixed, problem.contiguous, budget, options.relative_gap)
