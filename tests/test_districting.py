@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from territory_opt.solvers.graph_problem import (
     problem_from_graph,
     score_moi,
 )
+from territory_opt.solvers.hess import ExactInstance
 from territory_opt.solvers.local_search import Plan, lagrangian_bound, quick_plan
 from territory_opt.solvers.recom import perimeter_price, recombine
 from territory_opt.verify import check_plan
@@ -229,6 +231,34 @@ def test_exact_model_improves_a_poor_incumbent_to_the_optimum(monkeypatch, seed)
     assert solution.objective == pytest.approx(best, rel=1e-6)
     assert solution.bound <= best * (1 + 1e-9)
     assert independent_violations(problem, solution.assignment) == []
+
+
+def test_recombination_beside_the_mip_returns_a_valid_plan_never_worse():
+    # the thread's walk starts from the worst feasible contiguous split; whatever it returns
+    # must be connected, balanced, priced correctly (centres inside their territories) and
+    # no worse than where it started
+    problem = grid_problem(4, 2, 0.05, seed=11)
+    graph = Graph.from_edges(problem.n_items, problem.edges)
+    lower, upper = hard_bounds(problem)
+    cost = districting.free_centre_cost(problem, free_centre_distances(problem))
+    inst = ExactInstance(
+        graph=graph, roots=np.arange(problem.n_items), mode="free", k=2,
+        allowed=np.ones((problem.n_items, problem.n_items), bool), cost=cost,
+        weights=problem.weights, lower=lower, upper=upper, soft=np.zeros(1, bool),
+        soft_penalty=np.zeros(1), targets=problem.targets)
+    splits = list(feasible_splits(problem))
+    worst = max(splits, key=lambda split: sum(
+        cost[np.ix_(part, part)].sum(axis=0).min()
+        for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1))))
+    column_of = np.array([np.flatnonzero(worst == side)[0] for side in worst])
+    start = (column_of, float(cost[np.arange(problem.n_items), column_of].sum()))
+    column_of, objective = districting._recombine_centres(
+        inst, start, time.monotonic() + 1.0, np.random.default_rng(0), threading.Event())
+    assert objective <= start[1]
+    assert objective == pytest.approx(float(cost[np.arange(problem.n_items), column_of].sum()))
+    assert all(column_of[centre] == centre for centre in np.unique(column_of))
+    _, labels = np.unique(column_of, return_inverse=True)
+    assert independent_violations(problem, labels) == []
 
 
 @settings(max_examples=25, deadline=None)

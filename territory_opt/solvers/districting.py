@@ -244,13 +244,10 @@ def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], dead
         return float(cost[np.ix_(members, members)].sum(axis=0).min())
 
     hard = ~inst.soft
-    _, label = np.unique(plan[0], return_inverse=True)
+    centres, label = np.unique(plan[0], return_inverse=True)
     label, _ = recombine(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
                          inst.upper[0, hard], price, label, deadline, rng, stop=stop)
-    column_of = np.empty_like(plan[0])
-    for t in range(inst.k):
-        members = np.flatnonzero(label == t)
-        column_of[members] = members[int(np.argmin(cost[np.ix_(members, members)].sum(axis=0)))]
+    column_of = _best_centres(inst, label, centres)[label]
     objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
     return (column_of, objective) if objective < plan[1] else plan
 
