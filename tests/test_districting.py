@@ -18,6 +18,7 @@ from territory_opt.solvers import districting
 from territory_opt.solvers.base import SolveOptions
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import (
+    free_centre_cost,
     free_centre_distances,
     hard_bounds,
     solve_districting,
@@ -150,14 +151,20 @@ def brute_force_min_cut(problem: AlignmentProblem) -> int:
                for split in feasible_splits(problem))
 
 
+def split_plan(problem: AlignmentProblem, split: np.ndarray) -> tuple[np.ndarray, float]:
+    """A k = 2 split as a free-centre plan: each side's centre is its best member under
+    Σ w_i·d(i, centre)² (haversine km from ``item_latlon``). Returns (centre per unit, cost)."""
+    cost = problem.weights[:, :1] * free_centre_distances(problem) ** 2
+    column_of = np.empty(problem.n_items, dtype=int)
+    for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1)):
+        column_of[part] = part[int(np.argmin(cost[np.ix_(part, part)].sum(axis=0)))]
+    return column_of, float(cost[np.arange(problem.n_items), column_of].sum())
+
+
 def brute_force_min_inertia(problem: AlignmentProblem) -> float:
-    """Least Σ w_i·d(i, centre)² over every feasible split (k = 2), each side's centre its best
-    member (haversine km from ``item_latlon``); infinite when no split is feasible."""
-    dist = free_centre_distances(problem)
-    cost = problem.weights[:, :1] * dist**2
-    return min((sum(float(cost[np.ix_(part, part)].sum(axis=0).min())
-                    for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1)))
-                for split in feasible_splits(problem)), default=np.inf)
+    """Least inertia over every feasible split (k = 2); infinite when no split is feasible."""
+    return min((split_plan(problem, split)[1] for split in feasible_splits(problem)),
+               default=np.inf)
 
 
 @pytest.mark.parametrize("targets", [(1.0, 1.0), (0.6, 1.4)])
@@ -214,15 +221,8 @@ def test_exact_model_improves_a_poor_incumbent_to_the_optimum(monkeypatch, seed)
     # the incumbent is HiGHS's objective bound: it must prune only what cannot beat it. Start the
     # MIP from the worst feasible contiguous split and check it still reaches the optimum.
     problem = grid_problem(4, 2, 0.05, seed=seed)
-    cost = districting.free_centre_cost(problem, free_centre_distances(problem))
-
-    def split_plan(split):
-        column_of = np.empty(problem.n_items, dtype=int)
-        for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1)):
-            column_of[part] = part[int(np.argmin(cost[np.ix_(part, part)].sum(axis=0)))]
-        return column_of, float(cost[np.arange(problem.n_items), column_of].sum())
-
-    worst = max((split_plan(split) for split in feasible_splits(problem)), key=lambda p: p[1])
+    worst = max((split_plan(problem, split) for split in feasible_splits(problem)),
+                key=lambda plan: plan[1])
     monkeypatch.setattr(districting, "_incumbent_from_relaxation", lambda *args: worst)
     solution = solve_districting(problem, SolveOptions(time_limit=30))
     best = brute_force_min_inertia(problem)
@@ -240,18 +240,14 @@ def test_recombination_beside_the_mip_returns_a_valid_plan_never_worse():
     problem = grid_problem(4, 2, 0.05, seed=11)
     graph = Graph.from_edges(problem.n_items, problem.edges)
     lower, upper = hard_bounds(problem)
-    cost = districting.free_centre_cost(problem, free_centre_distances(problem))
+    cost = free_centre_cost(problem, free_centre_distances(problem))
     inst = ExactInstance(
         graph=graph, roots=np.arange(problem.n_items), mode="free", k=2,
         allowed=np.ones((problem.n_items, problem.n_items), bool), cost=cost,
         weights=problem.weights, lower=lower, upper=upper, soft=np.zeros(1, bool),
         soft_penalty=np.zeros(1), targets=problem.targets)
-    splits = list(feasible_splits(problem))
-    worst = max(splits, key=lambda split: sum(
-        cost[np.ix_(part, part)].sum(axis=0).min()
-        for part in (np.flatnonzero(split == 0), np.flatnonzero(split == 1))))
-    column_of = np.array([np.flatnonzero(worst == side)[0] for side in worst])
-    start = (column_of, float(cost[np.arange(problem.n_items), column_of].sum()))
+    start = max((split_plan(problem, split) for split in feasible_splits(problem)),
+                key=lambda plan: plan[1])
     column_of, objective = districting._recombine_centres(
         inst, start, time.monotonic() + 1.0, np.random.default_rng(0), threading.Event())
     assert objective <= start[1]
