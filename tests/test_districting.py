@@ -302,12 +302,21 @@ def test_maine_contiguous_inertia_is_proved_at_the_published_optimum():
 
 
 @needs_counties
-@pytest.mark.parametrize("fips, k", [("33", 2), ("41", 5)])
-def test_states_infeasible_only_under_contiguity_are_proved_so(fips, k):
-    # New Hampshire and Oregon: feasible without contiguity, infeasible with it (VBL 2022)
+@pytest.mark.parametrize("fips, k, objective, root", [
+    ("33", 2, "inertia", "3"), ("41", 5, "inertia", "16"), ("45", 7, "inertia", "8"),
+    ("45", 7, "cut_edges", "8")])
+def test_states_infeasible_only_under_contiguity_are_proved_so(fips, k, objective, root):
+    # New Hampshire and Oregon: feasible without contiguity, infeasible with it (VBL 2022).
+    # South Carolina: Gurobi found no contiguous plan in 3,600 s (VBL 2022); the exhaustive
+    # search proves none exists: no territory holding Oconee (unit 8) leaves a splittable rest.
+    if objective == "inertia":
+        assert solve_districting(problem_from_graph(county(fips), k, contiguous=False),
+                                 SolveOptions(time_limit=5)).assignment is not None
     with pytest.raises(InfeasibleError) as err:
-        solve_districting(problem_from_graph(county(fips), k), SolveOptions(time_limit=60))
-    assert "exact model proved it" in err.value.reasons[0]
+        solve_districting(problem_from_graph(county(fips), k, objective=objective),
+                          SolveOptions(time_limit=60))
+    assert f"could hold unit {root} leaves units that cannot form the other {k - 1}" \
+        in err.value.reasons[0]
 
 
 def test_unit_above_upper_bound_is_overtly_infeasible():
@@ -327,7 +336,7 @@ def test_island_that_cannot_be_a_territory_is_reported():
     assert any("island u8" in r for r in err.value.reasons)
 
 
-def test_contiguity_infeasibility_is_proved_by_the_model():
+def test_contiguity_infeasibility_is_proved_by_search_and_by_the_model(monkeypatch):
     # path 0-1-2-3 with weights 1,1,2,2 and k=2, loads exactly 3: {0,2}/{1,3} works but no
     # contiguous split does; no counting argument shows it.
     problem = grid_problem(2, 2, 0.0)
@@ -337,6 +346,10 @@ def test_contiguity_infeasibility_is_proved_by_the_model():
     relaxed = solve_districting(problem.__class__(**{**problem.__dict__, "contiguous": False}),
                                 SolveOptions(time_limit=5))
     assert relaxed.status == "OPTIMAL"
+    with pytest.raises(InfeasibleError) as err:
+        solve_districting(problem, SolveOptions(time_limit=5))
+    assert "no connected territory within the bounds can hold unit u3" in err.value.reasons[0]
+    monkeypatch.setattr(districting, "PROBE_SHARE", 0.0)  # no exhaustive search: the MIP proves it
     with pytest.raises(InfeasibleError) as err:
         solve_districting(problem, SolveOptions(time_limit=5))
     assert "exact model proved it" in err.value.reasons[0]

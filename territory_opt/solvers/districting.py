@@ -13,8 +13,9 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   or else an LCUT cut loop. For contiguous free centres, recombination short bursts priced by
   each territory's best-centre cost run in a second thread while HiGHS solves (the better plan
   is kept).
-  Under contiguity, when the quick plan finds nothing, the flow model without objective looks
-  for any plan first: on the county instances it proves infeasibility in about a second.
+  Under contiguity, when the quick plan finds nothing, an exhaustive search over connected
+  territories (``partition_search.py``; it proves SC infeasible in a second) and then the flow
+  model without objective look for any plan first, or prove that none exists.
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
   region growing, balance and compactness local search, LNS) with a valid lower bound.
 
@@ -45,6 +46,7 @@ from territory_opt.solvers.fixing import l_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
+from territory_opt.solvers.partition_search import search_partition
 from territory_opt.solvers.recom import perimeter_price, recombine
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
@@ -59,6 +61,10 @@ ROOT_FLOW_MAX_ARCS = 30_000
 # the rest. Measured on the county instances (60 s): 0.25 proves LA and WV and reaches OK's
 # optimum, which 0.4 did not; 0.15–0.2 leave OK's start plan 10 % worse.
 START_SHARE = 0.25
+# Share of the time limit for the exhaustive partition search when no quick plan exists (0: skip
+# it). It proves SC (46 units, k = 7) infeasible in 1 s, OR in 2.6 s and NH at once; CO it
+# cannot settle in minutes, the flow feasibility model does in about a second.
+PROBE_SHARE = 0.05
 OBJECTIVES = ("travel", "inertia", "cut_edges", "none")
 
 
@@ -166,19 +172,64 @@ def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOp
     """A first plan (column per unit) for free centres, or a proof that none exists.
 
     The large engine's quick plan (spanning-tree bisection + local search, 10 % of the time);
-    when it finds none under contiguity, the exact model without objective (feasibility only,
-    15 %): it finds a plan, proves that no plan exists, or neither."""
+    when it finds none under contiguity, the exhaustive partition search (``_partition_probe``)
+    and then the exact model without objective (feasibility only, 15 %): it finds a plan, proves
+    that no plan exists, or neither."""
     seconds = 0.1 * options.time_limit
     quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, seconds, options.seed)
     if quick is not None:
         return ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
     if not problem.contiguous:
         return None
+    labels = _partition_probe(problem, inst, PROBE_SHARE * options.time_limit, notes)
+    if labels is not None:
+        firsts = np.array([np.flatnonzero(labels == t)[0] for t in range(inst.k)])
+        return ExactResult("FEASIBLE", _best_centres(inst, labels, firsts)[labels], None, None,
+                           seconds)
     probe = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
                         0.15 * options.time_limit, options.relative_gap)
     notes.append(f"no quick plan; the feasibility model ended {probe.status} "
                  f"in {probe.seconds:.1f} s")
     return probe if probe.status in ("INFEASIBLE", "OPTIMAL", "FEASIBLE") else None
+
+
+def _no_plan(problem: AlignmentProblem, lower: np.ndarray, upper: np.ndarray) -> str:
+    """'no plan with k (contiguous) territories and <hard bounds> exists'."""
+    what = "contiguous territories" if problem.contiguous else "territories"
+    bounds = "; ".join(f"{problem.metric_names[m]} within [{lower[:, m].min():g}, "
+                       f"{upper[:, m].max():g}]"
+                       for m in np.flatnonzero(~np.asarray(problem.soft, bool)))
+    return f"no plan with {problem.n_territories} {what} and {bounds} exists"
+
+
+def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
+                     notes: list[str]) -> np.ndarray | None:
+    """Exhaustive search for contiguous territories sharing their bounds, when the quick plans
+    found none: a plan (territory per unit), or None when the search ran out of ``seconds``
+    or does not apply. Raises InfeasibleError, with the reason, when it proves none exists."""
+    if seconds <= 0 or not (problem.contiguous and np.all(inst.lower == inst.lower[0])
+            and np.all(inst.upper == inst.upper[0])):
+        return None
+    hard = ~inst.soft
+    found = search_partition(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
+                             inst.upper[0, hard], inst.k, seconds)
+    notes.append(f"no quick plan; the exhaustive partition search ended {found.status} after "
+                 f"{found.candidates} candidate territories in {found.seconds:.1f} s")
+    if found.status != "NONE":
+        return found.labels
+    searched = (f"exhaustive search of {found.candidates} candidate territories in "
+                f"{found.regions} sub-regions, {found.seconds:.1f} s")
+    reason = f"{_no_plan(problem, inst.lower, inst.upper)} ({searched})"
+    unit = None if found.root is None else problem.item_ids[found.root]
+    if found.root_options:
+        reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: each of the "
+                  f"{found.root_options} connected territories within the bounds that could "
+                  f"hold unit {unit} leaves units that cannot form the other {inst.k - 1} "
+                  f"connected territories ({searched})")
+    elif unit is not None:
+        reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: no connected territory "
+                  f"within the bounds can hold unit {unit} ({searched})")
+    raise InfeasibleError([reason])
 
 
 def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
@@ -287,12 +338,15 @@ def order_labels(column_of: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
-                    polish: float, seed: int, notes: list[str]) -> tuple[np.ndarray, float] | None:
+                    probe: float, polish: float, seed: int,
+                    notes: list[str]) -> tuple[np.ndarray, float] | None:
     """Labels mode start plan: the fewest cut edges over repeated quick plans (spanning-tree
-    bisection, balancing and cut-edge local search) within ``seconds``, then, when the
+    bisection, balancing and cut-edge local search) within ``seconds`` (none found: the
+    exhaustive partition search, ``probe`` seconds, which may prove there is none), then, when the
     territories share their bounds, ``polish`` seconds of recombination short bursts. The quick
     plans keep territories connected whenever the unit graph is (they balance far better)."""
     deadline = time.monotonic() + seconds
+    required = problem
     if len(components(inst.graph, range(inst.graph.n))) == 1:
         problem = replace(problem, contiguous=True)
     edges = np.asarray(problem.edges).reshape(-1, 2)
@@ -309,6 +363,10 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
             best = (labels, cut)
     notes.append(f"start plan: fewest cut edges over {tries} quick plans: "
                  f"{best[1] if best else 'none'}")
+    labels = None if best is not None else _partition_probe(required, inst, probe, notes)
+    if labels is not None:
+        labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
+        best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
     if best is not None and problem.contiguous and np.all(inst.lower == inst.lower[0]) \
             and np.all(inst.upper == inst.upper[0]):
         hard = ~inst.soft
@@ -413,7 +471,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     incumbent, first = None, None
     if mode == "labels":
         incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit,
-                                    0.1 * options.time_limit, options.seed, notes)
+                                    PROBE_SHARE * options.time_limit, 0.1 * options.time_limit,
+                                    options.seed, notes)
     elif mode == "free" and not cut_edges and uniform:
         # The location-allocation start assumes every territory has the same bounds; with
         # unequal targets (e.g. part-time reps) the exact model's label variables decide.
@@ -437,12 +496,9 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
              "rounds": result.rounds, "contiguity_cuts": result.cuts,
              "pairs": int(allowed.sum()), "notes": notes}
     if result.status == "INFEASIBLE":
-        what = "contiguous territories" if problem.contiguous else "territories"
-        bounds = "; ".join(f"{problem.metric_names[m]} within [{lower[:, m].min():g}, "
-                           f"{upper[:, m].max():g}]" for m in np.flatnonzero(hard))
-        raise InfeasibleError([(f"no plan with {k} {what} and {bounds} exists: the exact model "
-                                f"proved it in {result.seconds:.1f} s "
-                                f"({result.rounds} rounds, {result.cuts} contiguity cuts)")])
+        proof = (f"the exact model proved it in {result.seconds:.1f} s ({result.rounds} "
+                 f"rounds, {result.cuts} contiguity cuts)")
+        raise InfeasibleError([f"{_no_plan(problem, lower, upper)}: {proof}"])
     if result.column_of is None:
         raise NoSolutionError(f"no feasible plan found within {options.time_limit:g} s")
     if mode == "free":
