@@ -77,7 +77,7 @@ def run(fips: str, k: int, args) -> tuple[str, str, float, int | None]:
     try:
         sol = solve_districting(problem, SolveOptions(time_limit=args.time_limit))
     except InfeasibleError as err:
-        return "INFEASIBLE", err.reasons[0][:90], time.monotonic() - start, None
+        return "INFEASIBLE", err.reasons[0], time.monotonic() - start, None
     except NoSolutionError:
         return "NO PLAN", "", time.monotonic() - start, None
     seconds = time.monotonic() - start
@@ -106,6 +106,7 @@ def main() -> None:
             print(f"| {fips} | {k} | {status} | {reason} | {seconds:.2f} |", flush=True)
         return
     wanted = set(args.states.split(",")) if args.states else None
+    reasons = []
     if args.objective == "cut_edges":
         print("| state | n | k | status | cut edges | bound | gap | plan valid | published | reached "
               "| proved | s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -120,6 +121,9 @@ def main() -> None:
             free, contig = T1[state]
         published = free if args.no_contiguity else contig
         status, value, seconds, cut = run(fips, k, args)
+        if status == "INFEASIBLE":
+            reasons.append(f"- {state}: {value}")
+            value = value[:value.find(" exists") + 7] + " (reason below)"
         n = load_unit_graph(DATA / f"county{fips}.json").number_of_nodes()
         pub = (f"{published:.2f}" if published is not None else
                "none in 3,600 s" if state == "SC" else "infeasible")
@@ -130,6 +134,8 @@ def main() -> None:
                   flush=True)
             continue
         print(f"| {state} | {n} | {k} | {status} | {value} | {pub} | {seconds:.1f} |", flush=True)
+    if reasons:
+        print("\nReasons given for the infeasible instances:\n" + "\n".join(reasons))
 
 
 if __name__ == "__main__":

@@ -233,10 +233,11 @@ def test_exact_model_improves_a_poor_incumbent_to_the_optimum(monkeypatch, seed)
     assert independent_violations(problem, solution.assignment) == []
 
 
-def test_recombination_beside_the_mip_returns_a_valid_plan_never_worse():
-    # the thread's walk starts from the worst feasible contiguous split; whatever it returns
-    # must be connected, balanced, priced correctly (centres inside their territories) and
-    # no worse than where it started
+def test_recombination_beside_the_mip_returns_a_valid_plan_never_worse(monkeypatch):
+    # the thread's walk starts from the worst feasible contiguous split and restarts from quick
+    # plans; whatever it returns must be connected, balanced, priced correctly (centres inside
+    # their territories) and no worse than where it started
+    monkeypatch.setattr(districting, "RESTART_STALL", 0.1)
     problem = grid_problem(4, 2, 0.05, seed=11)
     graph = Graph.from_edges(problem.n_items, problem.edges)
     lower, upper = hard_bounds(problem)
@@ -248,8 +249,15 @@ def test_recombination_beside_the_mip_returns_a_valid_plan_never_worse():
         soft_penalty=np.zeros(1), targets=problem.targets)
     start = max((split_plan(problem, split) for split in feasible_splits(problem)),
                 key=lambda plan: plan[1])
+    restarts = []
+
+    def fresh() -> np.ndarray | None:
+        restarts.append(quick_plan(problem, graph, lower, upper, 0.2, len(restarts)))
+        return None if restarts[-1] is None else restarts[-1][0]
+
     column_of, objective = districting._recombine_centres(
-        inst, start, time.monotonic() + 1.0, np.random.default_rng(0), threading.Event())
+        inst, start, time.monotonic() + 1.0, np.random.default_rng(0), threading.Event(), fresh)
+    assert any(plan is not None for plan in restarts)
     assert objective <= start[1]
     assert objective == pytest.approx(float(cost[np.arange(problem.n_items), column_of].sum()))
     assert all(column_of[centre] == centre for centre in np.unique(column_of))

@@ -11,8 +11,8 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   recombination short bursts for cut edges), LP reduced-cost fixing, the incumbent as HiGHS's
   objective bound, and contiguity by Shirabe flow rows (up to ``ROOT_FLOW_MAX_ARCS`` flow arcs)
   or else an LCUT cut loop. For contiguous free centres, recombination short bursts priced by
-  each territory's best-centre cost run in a second thread while HiGHS solves (the better plan
-  is kept).
+  each territory's best-centre cost run in a second thread while HiGHS solves, restarting from
+  fresh quick plans when a walk stalls (the better plan is kept).
   Under contiguity, when the quick plan finds nothing, an exhaustive search over connected
   territories (``partition_search.py``; it proves SC infeasible in a second) and then the flow
   model without objective look for any plan first, or prove that none exists.
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -61,6 +62,9 @@ ROOT_FLOW_MAX_ARCS = 30_000
 # the rest. Measured on the county instances (60 s): 0.25 proves LA and WV and reaches OK's
 # optimum, which 0.4 did not; 0.15–0.2 leave OK's start plan 10 % worse.
 START_SHARE = 0.25
+# Seconds without improvement after which the recombination walk beside the MIP restarts from a
+# fresh quick plan.
+RESTART_STALL = 3.0
 # Share of the time limit for the exhaustive partition search when no quick plan exists (0: skip
 # it). It proves SC (46 units, k = 7) infeasible in 1 s, OR in 2.6 s and NH at once; CO it
 # cannot settle in minutes, the flow feasibility model does in about a second.
@@ -222,10 +226,11 @@ def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: fl
     reason = f"{_no_plan(problem, inst.lower, inst.upper)} ({searched})"
     unit = None if found.root is None else problem.item_ids[found.root]
     if found.root_options:
-        reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: each of the "
-                  f"{found.root_options} connected territories within the bounds that could "
-                  f"hold unit {unit} leaves units that cannot form the other {inst.k - 1} "
-                  f"connected territories ({searched})")
+        which = ("the only connected territory" if found.root_options == 1 else
+                 f"each of the {found.root_options} connected territories")
+        reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: {which} within the bounds that "
+                  f"could hold unit {unit} leaves units that cannot form the other "
+                  f"{inst.k - 1} connected territories ({searched})")
     elif unit is not None:
         reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: no connected territory "
                   f"within the bounds can hold unit {unit} ({searched})")
@@ -285,34 +290,56 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
 
 
 def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
-                       rng: np.random.Generator, stop: threading.Event
-                       ) -> tuple[np.ndarray, float]:
+                       rng: np.random.Generator, stop: threading.Event,
+                       fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
     """Recombination short bursts on a free-centre plan (column = centre unit per unit), each
-    territory priced at its best member centre: min_j Σ_i cost_ij over allowed pairs."""
+    territory priced at its best member centre: min_j Σ_i cost_ij over allowed pairs. A walk
+    that has not improved for ``RESTART_STALL`` seconds restarts from ``fresh()`` (territory
+    labels per unit, or None); the best plan over all walks is kept."""
     cost = np.where(inst.allowed, inst.cost, np.inf)
 
     def price(members: np.ndarray) -> float:
         return float(cost[np.ix_(members, members)].sum(axis=0).min())
 
+    def value(label: np.ndarray) -> float:
+        return sum(price(np.flatnonzero(label == t)) for t in range(inst.k))
+
     hard = ~inst.soft
-    centres, label = np.unique(plan[0], return_inverse=True)
-    label, _ = recombine(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
-                         inst.upper[0, hard], price, label, deadline, rng, stop=stop)
-    column_of = _best_centres(inst, label, centres)[label]
+    _, label = np.unique(plan[0], return_inverse=True)
+    best = walking = (label, value(label))
+    while time.monotonic() < deadline and not stop.is_set():
+        walked, _ = recombine(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
+                              inst.upper[0, hard], price, walking[0],
+                              min(deadline, time.monotonic() + RESTART_STALL), rng, stop=stop)
+        if value(walked) < walking[1] * (1 - 1e-12):
+            walking = (walked, value(walked))
+        else:
+            restart = fresh()
+            walking = walking if restart is None else (restart, value(restart))
+        best = min(best, walking, key=lambda plan: plan[1])
+    label = best[0]
+    firsts = np.array([np.flatnonzero(label == t)[0] for t in range(inst.k)])
+    column_of = _best_centres(inst, label, firsts)[label]
     objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
     return (column_of, objective) if objective < plan[1] else plan
 
 
-def _solve_beside_recombination(inst: ExactInstance, incumbent: tuple[np.ndarray, float],
-                                seconds: float, options: SolveOptions,
-                                notes: list[str]) -> ExactResult:
+def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
+                                incumbent: tuple[np.ndarray, float], seconds: float,
+                                options: SolveOptions, notes: list[str]) -> ExactResult:
     """The contiguous free-centre MIP, with recombination short bursts from the same incumbent
     in a second thread (HiGHS releases the GIL, so the two share the machine's cores). The
     better plan wins; the MIP's bound stays valid for it."""
     deadline = time.monotonic() + 0.95 * seconds
-    stop, found = threading.Event(), []
+    stop, found, seeds = threading.Event(), [], iter(range(options.seed + 1, 2**31))
+
+    def fresh() -> np.ndarray | None:
+        quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, 1.0, next(seeds))
+        return None if quick is None else quick[0]
+
     worker = threading.Thread(target=lambda: found.append(_recombine_centres(
-        inst, incumbent, deadline, np.random.default_rng(options.seed), stop)), daemon=True)
+        inst, incumbent, deadline, np.random.default_rng(options.seed), stop, fresh)),
+        daemon=True)
     worker.start()
     try:
         result = solve_exact(inst, True, seconds, options.relative_gap,
@@ -484,7 +511,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     if first is not None and first.status == "INFEASIBLE":
         result = first
     elif mode == "free" and problem.contiguous and incumbent is not None:
-        result = _solve_beside_recombination(inst, incumbent, remaining, options, notes)
+        result = _solve_beside_recombination(problem, inst, incumbent, remaining, options,
+                                             notes)
     else:
         result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
                              progress=options.progress, incumbent=incumbent)
