@@ -323,7 +323,8 @@ def test_states_infeasible_only_under_contiguity_are_proved_so(fips, k, objectiv
     with pytest.raises(InfeasibleError) as err:
         solve_districting(problem_from_graph(county(fips), k, objective=objective),
                           SolveOptions(time_limit=60))
-    assert f"could hold unit {root} leaves units that cannot form the other {k - 1}" \
+    others = "the other territory" if k == 2 else f"the other {k - 1} connected territories"
+    assert f"could hold unit {root} leaves units that cannot form {others}" \
         in err.value.reasons[0]
 
 

@@ -223,17 +223,19 @@ def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: fl
         return found.labels
     searched = (f"exhaustive search of {found.candidates} candidate territories in "
                 f"{found.regions} sub-regions, {found.seconds:.1f} s")
-    reason = f"{_no_plan(problem, inst.lower, inst.upper)} ({searched})"
+    no_plan = _no_plan(problem, inst.lower, inst.upper)
+    reason = f"{no_plan} ({searched})"
     unit = None if found.root is None else problem.item_ids[found.root]
-    if found.root_options:
+    if unit is not None and found.root_options == 0:
+        reason = (f"{no_plan}: no connected territory within the bounds can hold unit {unit} "
+                  f"({searched})")
+    elif unit is not None:
         which = ("the only connected territory" if found.root_options == 1 else
                  f"each of the {found.root_options} connected territories")
-        reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: {which} within the bounds that "
-                  f"could hold unit {unit} leaves units that cannot form the other "
-                  f"{inst.k - 1} connected territories ({searched})")
-    elif unit is not None:
-        reason = (f"{_no_plan(problem, inst.lower, inst.upper)}: no connected territory "
-                  f"within the bounds can hold unit {unit} ({searched})")
+        others = ("the other territory" if inst.k == 2 else
+                  f"the other {inst.k - 1} connected territories")
+        reason = (f"{no_plan}: {which} within the bounds that could hold unit {unit} leaves "
+                  f"units that cannot form {others} ({searched})")
     raise InfeasibleError([reason])
 
 
@@ -525,7 +527,7 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
              "pairs": int(allowed.sum()), "notes": notes}
     if result.status == "INFEASIBLE":
         proof = (f"the exact model proved it in {result.seconds:.1f} s ({result.rounds} "
-                 f"rounds, {result.cuts} contiguity cuts)")
+                 f"round{'s' * (result.rounds != 1)}, {result.cuts} contiguity cuts)")
         raise InfeasibleError([f"{_no_plan(problem, lower, upper)}: {proof}"])
     if result.column_of is None:
         raise NoSolutionError(f"no feasible plan found within {options.time_limit:g} s")
