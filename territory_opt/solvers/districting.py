@@ -48,7 +48,7 @@ from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
 from territory_opt.solvers.partition_search import search_partition
-from territory_opt.solvers.recom import perimeter_price, recombine
+from territory_opt.solvers.recom import perimeter_price, recombine_restarting
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
 EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
@@ -62,8 +62,9 @@ ROOT_FLOW_MAX_ARCS = 30_000
 # the rest. Measured on the county instances (60 s): 0.25 proves LA and WV and reaches OK's
 # optimum, which 0.4 did not; 0.15–0.2 leave OK's start plan 10 % worse.
 START_SHARE = 0.25
-# Seconds without improvement after which the recombination walk beside the MIP restarts from a
-# fresh quick plan.
+# Seconds without improvement after which a recombination walk (beside the inertia MIP, or the
+# cut-edge start's polish) restarts from a fresh quick plan. Measured on AL and LA: walks settle
+# within 3 s; 1.5 s walks end worse (LA cut edges 51 at best instead of 49).
 RESTART_STALL = 3.0
 # Share of the time limit for the exhaustive partition search when no quick plan exists (0: skip
 # it). It proves SC (46 units, k = 7) infeasible in 1 s, OR in 2.6 s and NH at once; CO it
@@ -291,35 +292,33 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
     return best
 
 
+def _fresh_plans(problem: AlignmentProblem, inst: ExactInstance,
+                 first_seed: int) -> Callable[[], np.ndarray | None]:
+    """Restart plans for recombination: each call a quick plan (labels) with the next seed."""
+    seeds = iter(range(first_seed, 2**31))
+
+    def fresh() -> np.ndarray | None:
+        quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, 1.0, next(seeds))
+        return None if quick is None else quick[0]
+    return fresh
+
+
 def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
                        rng: np.random.Generator, stop: threading.Event,
                        fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
     """Recombination short bursts on a free-centre plan (column = centre unit per unit), each
-    territory priced at its best member centre: min_j Σ_i cost_ij over allowed pairs. A walk
-    that has not improved for ``RESTART_STALL`` seconds restarts from ``fresh()`` (territory
-    labels per unit, or None); the best plan over all walks is kept."""
+    territory priced at its best member centre: min_j Σ_i cost_ij over allowed pairs; walks
+    restart from ``fresh()`` after ``RESTART_STALL`` seconds without improvement."""
     cost = np.where(inst.allowed, inst.cost, np.inf)
 
     def price(members: np.ndarray) -> float:
         return float(cost[np.ix_(members, members)].sum(axis=0).min())
 
-    def value(label: np.ndarray) -> float:
-        return sum(price(np.flatnonzero(label == t)) for t in range(inst.k))
-
     hard = ~inst.soft
     _, label = np.unique(plan[0], return_inverse=True)
-    best = walking = (label, value(label))
-    while time.monotonic() < deadline and not stop.is_set():
-        walked, _ = recombine(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
-                              inst.upper[0, hard], price, walking[0],
-                              min(deadline, time.monotonic() + RESTART_STALL), rng, stop=stop)
-        if value(walked) < walking[1] * (1 - 1e-12):
-            walking = (walked, value(walked))
-        else:
-            restart = fresh()
-            walking = walking if restart is None else (restart, value(restart))
-        best = min(best, walking, key=lambda plan: plan[1])
-    label = best[0]
+    label, _ = recombine_restarting(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
+                                    inst.upper[0, hard], price, label, deadline, rng, fresh,
+                                    RESTART_STALL, stop)
     firsts = np.array([np.flatnonzero(label == t)[0] for t in range(inst.k)])
     column_of = _best_centres(inst, label, firsts)[label]
     objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
@@ -333,12 +332,8 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
     in a second thread (HiGHS releases the GIL, so the two share the machine's cores). The
     better plan wins; the MIP's bound stays valid for it."""
     deadline = time.monotonic() + 0.95 * seconds
-    stop, found, seeds = threading.Event(), [], iter(range(options.seed + 1, 2**31))
-
-    def fresh() -> np.ndarray | None:
-        quick = quick_plan(problem, inst.graph, inst.lower, inst.upper, 1.0, next(seeds))
-        return None if quick is None else quick[0]
-
+    stop, found = threading.Event(), []
+    fresh = _fresh_plans(problem, inst, options.seed + 1)
     worker = threading.Thread(target=lambda: found.append(_recombine_centres(
         inst, incumbent, deadline, np.random.default_rng(options.seed), stop, fresh)),
         daemon=True)
@@ -372,8 +367,9 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
     """Labels mode start plan: the fewest cut edges over repeated quick plans (spanning-tree
     bisection, balancing and cut-edge local search) within ``seconds`` (none found: the
     exhaustive partition search, ``probe`` seconds, which may prove there is none), then, when the
-    territories share their bounds, ``polish`` seconds of recombination short bursts. The quick
-    plans keep territories connected whenever the unit graph is (they balance far better)."""
+    territories share their bounds, ``polish`` seconds of recombination short bursts restarting
+    from fresh quick plans. The quick plans keep territories connected whenever the unit graph
+    is (they balance far better)."""
     deadline = time.monotonic() + seconds
     required = problem
     if len(components(inst.graph, range(inst.graph.n))) == 1:
@@ -399,14 +395,14 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
     if best is not None and problem.contiguous and np.all(inst.lower == inst.lower[0]) \
             and np.all(inst.upper == inst.upper[0]):
         hard = ~inst.soft
-        labels, improvements = recombine(
+        labels, _ = recombine_restarting(
             inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
             perimeter_price(edges, inst.graph.n), best[0], time.monotonic() + polish,
-            np.random.default_rng(seed))
+            np.random.default_rng(seed), _fresh_plans(problem, inst, seed + tries),
+            RESTART_STALL)
         labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
         best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
-        notes.append(f"recombination short bursts: {best[1]:g} cut edges "
-                     f"({improvements} improvements)")
+        notes.append(f"recombination short bursts with restarts: {best[1]:g} cut edges")
     return best
 
 

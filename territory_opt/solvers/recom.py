@@ -4,9 +4,10 @@ A step merges two adjacent territories, draws a random spanning tree of their un
 spanning tree under random edge weights) and looks at the tree edges whose removal leaves two
 parts within the bounds in every metric. Both parts are connected by construction. The cheapest
 of a few such splits replaces the two territories. A price function gives a territory's cost,
-e.g. its perimeter in edges for cut edges (``perimeter_price``). Used to polish the exact
-solver's cut-edge start plan, and for the contiguous moment of inertia in a thread beside the
-MIP (``districting._solve_beside_recombination``).
+e.g. its perimeter in edges for cut edges (``perimeter_price``). ``recombine_restarting``
+restarts stalled walks from fresh plans. Used to polish the exact solver's cut-edge start plan,
+and for the contiguous moment of inertia in a thread beside the MIP
+(``districting._solve_beside_recombination``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ def recombine(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.nd
                 best, best_spent = label.copy(), spent.copy()
                 improvements += 1
     return best, improvements
+
+
+def recombine_restarting(graph: Graph, weights: np.ndarray, lower: np.ndarray,
+                         upper: np.ndarray, price: Callable[[np.ndarray], float],
+                         label: np.ndarray, deadline: float, rng: np.random.Generator,
+                         fresh: Callable[[], np.ndarray | None], stall: float,
+                         stop: threading.Event | None = None) -> tuple[np.ndarray, float]:
+    """``recombine`` from ``label``; a walk that has not improved for ``stall`` seconds starts
+    again from ``fresh()`` (a new plan, labels 0..k−1, or None to keep walking). The walk's
+    final plan depends on its start far more than on its length, so restarts find better
+    basins. Returns the best plan over all walks and its total price."""
+    k = int(label.max()) + 1
+
+    def total(plan: np.ndarray) -> float:
+        return sum(price(np.flatnonzero(plan == t)) for t in range(k))
+
+    best = walking = (label, total(label))
+    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+        walked, _ = recombine(graph, weights, lower, upper, price, walking[0],
+                              min(deadline, time.monotonic() + stall), rng, stop=stop)
+        if total(walked) < walking[1] * (1 - 1e-12):
+            walking = (walked, total(walked))
+        else:
+            restart = fresh()
+            walking = walking if restart is None else (restart, total(restart))
+        best = min(best, walking, key=lambda plan: plan[1])
+    return best
 
 
 def _best_split(n: int, edges: np.ndarray, union: np.ndarray, weights: np.ndarray,
