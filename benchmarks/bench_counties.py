@@ -123,7 +123,7 @@ def main() -> None:
         status, value, seconds, cut = run(fips, k, args)
         if status == "INFEASIBLE":
             reasons.append(f"- {state}: {value}")
-            value = value[:value.find(" exists") + 7] + " (reason below)"
+            value = value.partition(": ")[0] + " (reason below)"
         n = load_unit_graph(DATA / f"county{fips}.json").number_of_nodes()
         pub = (f"{published:.2f}" if published is not None else
                "none in 3,600 s" if state == "SC" else "infeasible")

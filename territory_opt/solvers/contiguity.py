@@ -125,6 +125,16 @@ def split_counts(total: float, lower: float, upper: float) -> tuple[int, int]:
     return lo, hi
 
 
+def territory_counts(totals, lower, upper) -> tuple[int, int]:
+    """Fewest and most territories that can hold loads ``totals`` (one per metric) with every
+    metric within its [lower, upper]; fewest > most means no whole number can."""
+    lo, hi = 0, 10**9
+    for total, low, up in zip(totals, lower, upper):
+        fewest, most = split_counts(float(total), float(low), float(up))
+        lo, hi = max(lo, fewest), min(hi, most)
+    return lo, hi
+
+
 def overt_infeasibility(
     graph: Graph,
     weights: np.ndarray,
@@ -161,11 +171,7 @@ def overt_infeasibility(
         return reasons
     min_sum = max_sum = 0
     for comp in comps:
-        lo_c, hi_c = 0, 10**9
-        for m, metric in enumerate(metric_names):
-            total = float(weights[comp, m].sum())
-            lo, hi = split_counts(total, lower[m], upper[m])
-            lo_c, hi_c = max(lo_c, lo), min(hi_c, hi)
+        lo_c, hi_c = territory_counts(weights[comp].sum(axis=0), lower, upper)
         label = (f"island {names[comp[0]]}" if len(comp) == 1
                  else f"connected group of {len(comp)} units containing {names[comp[0]]}")
         if lo_c > hi_c:

@@ -172,6 +172,13 @@ def _best_centres(inst: ExactInstance, column_of: np.ndarray, roots: np.ndarray)
     return centres
 
 
+def _centre_columns(inst: ExactInstance, labels: np.ndarray) -> np.ndarray:
+    """A plan given as territory labels 0..k−1, as columns: each unit's territory's best member
+    centre (free mode)."""
+    firsts = np.array([np.flatnonzero(labels == t)[0] for t in range(inst.k)])
+    return _best_centres(inst, labels, firsts)[labels]
+
+
 def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOptions,
                 notes: list[str]) -> ExactResult | None:
     """A first plan (column per unit) for free centres, or a proof that none exists.
@@ -188,9 +195,7 @@ def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOp
         return None
     labels = _partition_probe(problem, inst, PROBE_SHARE * options.time_limit, notes)
     if labels is not None:
-        firsts = np.array([np.flatnonzero(labels == t)[0] for t in range(inst.k)])
-        return ExactResult("FEASIBLE", _best_centres(inst, labels, firsts)[labels], None, None,
-                           seconds)
+        return ExactResult("FEASIBLE", _centre_columns(inst, labels), None, None, seconds)
     probe = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
                         0.15 * options.time_limit, options.relative_gap)
     notes.append(f"no quick plan; the feasibility model ended {probe.status} "
@@ -319,8 +324,7 @@ def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], dead
     label, _ = recombine_restarting(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
                                     inst.upper[0, hard], price, label, deadline, rng, fresh,
                                     RESTART_STALL, stop)
-    firsts = np.array([np.flatnonzero(label == t)[0] for t in range(inst.k)])
-    column_of = _best_centres(inst, label, firsts)[label]
+    column_of = _centre_columns(inst, label)
     objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
     return (column_of, objective) if objective < plan[1] else plan
 

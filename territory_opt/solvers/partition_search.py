@@ -24,7 +24,7 @@ from itertools import product
 
 import numpy as np
 
-from territory_opt.solvers.contiguity import Graph, split_counts
+from territory_opt.solvers.contiguity import Graph, territory_counts
 
 CHECK_EVERY = 2_000   # stack pops between deadline checks
 
@@ -90,11 +90,8 @@ class _Search:
 
     def counts(self, mask: int) -> tuple[int, int]:
         """Fewest and most territories the units of ``mask`` can form (at least one)."""
-        lo, hi = 1, 10**9
-        for total, lower, upper in zip(self.load(mask), self.lower, self.upper):
-            low, high = split_counts(total, lower, upper)
-            lo, hi = max(lo, low), min(hi, high)
-        return lo, hi
+        lo, hi = territory_counts(self.load(mask), self.lower, self.upper)
+        return max(lo, 1), hi
 
     def split(self, comps: list[int], m: int) -> list[int] | None:
         """Territories for disjoint connected regions holding m territories in all, or None."""

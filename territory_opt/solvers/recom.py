@@ -93,8 +93,9 @@ def recombine_restarting(graph: Graph, weights: np.ndarray, lower: np.ndarray,
     while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         walked, _ = recombine(graph, weights, lower, upper, price, walking[0],
                               min(deadline, time.monotonic() + stall), rng, stop=stop)
-        if total(walked) < walking[1] * (1 - 1e-12):
-            walking = (walked, total(walked))
+        walked_total = total(walked)
+        if walked_total < walking[1] * (1 - 1e-12):
+            walking = (walked, walked_total)
         else:
             restart = fresh()
             walking = walking if restart is None else (restart, total(restart))
