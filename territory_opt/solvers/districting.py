@@ -8,7 +8,8 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   Zoltners–Sinha for fixed rep units, and for cut edges with free centres the labelling model of
   Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
   (spanning-tree bisection + local search, then location–allocation for inertia/travel or
-  recombination short bursts for cut edges), LP reduced-cost fixing, the incumbent as HiGHS's
+  recombination short bursts for cut edges), Lagrangian reduced-cost fixing with
+  contiguity-aware path costs (free centres), LP reduced-cost fixing, the incumbent as HiGHS's
   objective bound, and contiguity by Shirabe flow rows (up to ``ROOT_FLOW_MAX_ARCS`` flow arcs)
   or else an LCUT cut loop. For contiguous free centres, recombination short bursts priced by
   each territory's best-centre cost run in a second thread while HiGHS solves, restarting from
@@ -43,7 +44,7 @@ from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolu
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
-from territory_opt.solvers.fixing import l_fixing, pairwise_separated
+from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
@@ -70,6 +71,9 @@ RESTART_STALL = 3.0
 # it). It proves SC (46 units, k = 7) infeasible in 1 s, OR in 2.6 s and NH at once; CO it
 # cannot settle in minutes, the flow feasibility model does in about a second.
 PROBE_SHARE = 0.05
+# Share of the time limit for the plain Hess LP behind Lagrangian reduced-cost fixing (free
+# centres, once a plan is known). It takes 0.1–1.5 s on the county instances.
+FIXING_SHARE = 0.05
 OBJECTIVES = ("travel", "inertia", "cut_edges", "none")
 
 
@@ -330,11 +334,12 @@ def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], dead
 
 
 def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
-                                incumbent: tuple[np.ndarray, float], seconds: float,
-                                options: SolveOptions, notes: list[str]) -> ExactResult:
-    """The contiguous free-centre MIP, with recombination short bursts from the same incumbent
-    in a second thread (HiGHS releases the GIL, so the two share the machine's cores). The
-    better plan wins; the MIP's bound stays valid for it."""
+                                mip_inst: ExactInstance, incumbent: tuple[np.ndarray, float],
+                                seconds: float, options: SolveOptions,
+                                notes: list[str]) -> ExactResult:
+    """The contiguous free-centre MIP (``mip_inst``: ``inst`` after fixing), with recombination
+    short bursts from the same incumbent in a second thread (HiGHS releases the GIL, so the two
+    share the machine's cores). The better plan wins; the MIP's bound stays valid for it."""
     deadline = time.monotonic() + 0.95 * seconds
     stop, found = threading.Event(), []
     fresh = _fresh_plans(problem, inst, options.seed + 1)
@@ -343,7 +348,7 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
         daemon=True)
     worker.start()
     try:
-        result = solve_exact(inst, True, seconds, options.relative_gap,
+        result = solve_exact(mip_inst, True, seconds, options.relative_gap,
                              progress=options.progress, incumbent=incumbent)
     finally:
         stop.set()
@@ -355,6 +360,22 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
         result = replace(result, column_of=column_of, objective=objective, bound=bound,
                          status=result.status if result.status == "OPTIMAL" else "FEASIBLE")
     return result
+
+
+def _fix_by_lagrangian(inst: ExactInstance, cutoff: float, contiguous: bool, seconds: float,
+                       notes: list[str]) -> ExactInstance:
+    """``inst`` without the unit–centre pairs that no plan costing at most ``cutoff`` uses
+    (``fixing.lagrangian_fixing``; free centres sharing one bound)."""
+    hard = ~inst.soft
+    fixing = lagrangian_fixing(inst.graph, inst.cost, inst.weights[:, hard],
+                               inst.lower[0, hard], inst.upper[0, hard], inst.k, inst.allowed,
+                               cutoff, contiguous, seconds)
+    if fixing is None:
+        notes.append(f"Lagrangian fixing skipped: the Hess LP did not solve in {seconds:.1f} s")
+        return inst
+    notes.append(f"Lagrangian fixing (bound {fixing.bound:.10g}, cutoff {cutoff:.10g}) removed "
+                 f"{fixing.removed} of {int(inst.allowed.sum())} unit–centre pairs")
+    return replace(inst, allowed=fixing.allowed)
 
 
 def order_labels(column_of: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -509,14 +530,18 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         if first is None or first.status != "INFEASIBLE":
             incumbent = _incumbent_from_relaxation(
                 inst, options, notes, problem, None if first is None else first.column_of)
+    mip_inst = inst
+    if mode == "free" and incumbent is not None:
+        mip_inst = _fix_by_lagrangian(inst, incumbent[1], problem.contiguous,
+                                      FIXING_SHARE * options.time_limit, notes)
     remaining = options.time_limit - (time.monotonic() - start)
     if first is not None and first.status == "INFEASIBLE":
         result = first
     elif mode == "free" and problem.contiguous and incumbent is not None:
-        result = _solve_beside_recombination(problem, inst, incumbent, remaining, options,
-                                             notes)
+        result = _solve_beside_recombination(problem, inst, mip_inst, incumbent, remaining,
+                                             options, notes)
     else:
-        result = solve_exact(inst, problem.contiguous, remaining, options.relative_gap,
+        result = solve_exact(mip_inst, problem.contiguous, remaining, options.relative_gap,
                              progress=options.progress, incumbent=incumbent)
     model_name = {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode]
     stats = {"model": model_name,
@@ -524,7 +549,7 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                             "scf+lcut-loop" if mode == "labels" else
                             "shir-flow" if inst.root_flow else "lcut-loop"),
              "rounds": result.rounds, "contiguity_cuts": result.cuts,
-             "pairs": int(allowed.sum()), "notes": notes}
+             "pairs": int(mip_inst.allowed.sum()), "notes": notes}
     if result.status == "INFEASIBLE":
         proof = (f"the exact model proved it in {result.seconds:.1f} s ({result.rounds} "
                  f"round{'s' * (result.rounds != 1)}, {result.cuts} contiguity cuts)")

@@ -1,14 +1,22 @@
-"""Exact variable fixing for contiguous territories (L-fixing, Validi, Buchanan & Lykhovyd 2022).
+"""Exact variable fixing for territories built around centre units (Validi, Buchanan &
+Lykhovyd 2022).
 
-If the vertex-weighted shortest path from centre j to unit i (both ends' weights included) exceeds
-the territory upper bound U, no contiguous territory rooted at j can contain i: x_ij = 0. A centre
-whose reachable set {i : dist_w(j, i) ≤ U} weighs less than L cannot open at all.
+* L-fixing (contiguity): if the vertex-weighted shortest path from centre j to unit i (both
+  ends' weights included) exceeds the territory upper bound U, no contiguous territory rooted at
+  j can contain i: x_ij = 0. A centre whose reachable set {i : dist_w(j, i) ≤ U} weighs less
+  than L cannot open at all.
+* Lagrangian (Z-)fixing (free centres, given a plan's cost as cutoff): x_ij = 0 when forcing it
+  — and, under contiguity, a path of units from j to i — lifts the Lagrangian bound above the
+  cutoff (``lagrangian_fixing``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix, vstack
 from scipy.sparse.csgraph import dijkstra
 
 from territory_opt.solvers.contiguity import Graph
@@ -73,3 +81,94 @@ def pairwise_separated(graph: Graph, weights: np.ndarray, upper: np.ndarray,
         chosen.append(best)
         candidates &= conflict[best]
     return chosen
+
+
+@dataclass
+class LagrangianFixing:
+    allowed: np.ndarray  # (n, n) bool: pairs (unit i, centre j) that may still beat the cutoff
+    bound: float         # Lagrangian bound (= the plain Hess LP bound), objective units
+    removed: int         # pairs fixed to 0 here
+
+
+def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower: np.ndarray,
+                      upper: np.ndarray, k: int, allowed: np.ndarray, cutoff: float,
+                      contiguous: bool, seconds: float) -> LagrangianFixing | None:
+    """Reduced-cost fixing for the free-centre (Hess) model from its Lagrangian (Validi,
+    Buchanan & Lykhovyd 2022), with contiguity-aware costs.
+
+    x_ij = 1: unit i joins centre j; ``cost`` (n, n); ``weights`` (n, m) hard metrics with one
+    shared ``lower``/``upper`` (m,). Relax the assignment rows Σ_j x_ij = 1 (α_i) and the balance
+    rows L·x_jj ≤ Σ_i w_i x_ij ≤ U·x_jj (u ≥ 0) at the plain Hess LP's duals; what remains
+    (x_ij ≤ x_jj, Σ_j x_jj = k) is solved by inspection with ŵ the Lagrangian costs:
+    W_j = ŵ_jj + Σ_{i≠j} min(0, ŵ_ij), open the k smallest, bound f = Σ α + Σ_open W_j.
+    Forcing x_ij = 1 raises f by at least (W_j − max_open W if j is closed) + max(0, ŵ_ij);
+    under contiguity by the cheapest path from j to i in unit weights max(0, ŵ_uj) instead,
+    as the whole path joins j. Pairs raised above ``cutoff`` belong to no plan costing at most
+    ``cutoff``. The bound holds for any multipliers, so LP accuracy only affects its strength.
+    None when the LP does not solve within ``seconds``.
+    """
+    n = len(cost)
+    usable = allowed & np.diag(allowed)[None, :]  # a centre must serve its own unit
+    unit, centre = np.nonzero(usable)
+    n_vars, own = len(unit), unit == centre
+    scale = max(float(np.abs(cost[unit, centre]).max(initial=0.0)), 1e-12)
+    c = cost[unit, centre] / scale
+    var = np.arange(n_vars)
+    own_var = np.full(n, -1)
+    own_var[centre[own]] = var[own]
+    assign = csr_matrix((np.ones(n_vars), (unit, var)), shape=(n, n_vars))
+    open_row = csr_matrix((np.ones(own.sum()), (np.zeros(own.sum(), int), var[own])),
+                          shape=(1, n_vars))
+    balance = []
+    for m in range(weights.shape[1]):
+        w = weights[unit, m] / upper[m]
+        balance.append(csr_matrix((np.where(own, lower[m] / upper[m], 0.0) - w, (centre, var)),
+                                  shape=(n, n_vars)))
+        balance.append(csr_matrix((w - np.where(own, 1.0, 0.0), (centre, var)),
+                                  shape=(n, n_vars)))
+    others = var[~own]
+    link = csr_matrix((np.r_[np.ones(len(others)), -np.ones(len(others))],
+                       (np.r_[np.arange(len(others)), np.arange(len(others))],
+                        np.r_[others, own_var[centre[others]]])), shape=(len(others), n_vars))
+    relaxed = vstack(balance).tocsr() if balance else csr_matrix((0, n_vars))
+    result = linprog(c, A_ub=vstack([relaxed, link]), b_ub=np.zeros(relaxed.shape[0] + len(others)),
+                     A_eq=vstack([assign, open_row]), b_eq=np.r_[np.ones(n), k], bounds=(0, 1),
+                     method="highs", options={"time_limit": max(seconds, 0.05)})
+    if result.status != 0:
+        return None
+    alpha = result.eqlin.marginals[:n]
+    u = np.maximum(-result.ineqlin.marginals[:relaxed.shape[0]], 0.0)
+    reduced = c - assign.T @ alpha + relaxed.T @ u
+    lagr = np.full((n, n), np.inf)
+    lagr[unit, centre] = reduced
+    centres = np.flatnonzero(own_var >= 0)
+    value = np.full(n, np.inf)
+    off_diagonal = np.where(np.eye(n, dtype=bool), np.inf, lagr)
+    value[centres] = (np.diag(lagr)[centres]
+                      + np.minimum(off_diagonal[:, centres], 0.0).sum(axis=0))
+    opened = np.argsort(value, kind="stable")[:k]
+    bound = float(alpha.sum() + value[opened].sum())
+    base = np.full(n, np.inf)
+    base[centres] = bound + value[centres] - value[opened].max()
+    base[opened] = bound
+    positive = np.maximum(np.where(np.isfinite(lagr), lagr, np.inf), 0.0)
+    raised = base[None, :] + np.where(np.eye(n, dtype=bool), 0.0, positive)
+    if contiguous:
+        for j in centres:
+            raised[:, j] = base[j] + _node_weighted_path(graph, positive[:, j], usable[:, j], j)
+    limit = cutoff / scale + 1e-7 * max(1.0, abs(cutoff / scale))
+    kept = allowed & (raised <= limit)
+    return LagrangianFixing(kept, bound * scale, int(allowed.sum() - kept.sum()))
+
+
+def _node_weighted_path(graph: Graph, weight: np.ndarray, inside: np.ndarray,
+                        source: int) -> np.ndarray:
+    """(n,) cheapest path from ``source`` through units ``inside``, summing ``weight`` over its
+    units except the source; ``inf`` where unreachable."""
+    rows = np.repeat(np.arange(graph.n), [len(nb) for nb in graph.nbrs])
+    cols = np.concatenate(list(graph.nbrs) or [[]]).astype(int)
+    keep = inside[rows] & inside[cols]
+    rows, cols = rows[keep], cols[keep]
+    mat = csr_matrix((weight[cols] + _EPS, (rows, cols)), shape=(graph.n, graph.n))
+    dist = dijkstra(mat, directed=True, indices=source)
+    return np.maximum(dist - graph.n * _EPS, 0.0)
