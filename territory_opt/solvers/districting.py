@@ -252,23 +252,24 @@ def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: fl
 def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
                                problem: AlignmentProblem,
                                first: np.ndarray | None) -> tuple[np.ndarray, float] | None:
-    """A start plan by location–allocation: centres of ``first`` (a plan, column per unit) or of
-    the non-contiguous Hess plan (15 % of the time), then alternately the fixed-centre
-    (Zoltners–Sinha) model (with contiguity when required) and re-centring on each territory's
-    best member until the centres repeat, restarted from population-weighted random centres
-    (until ``START_SHARE`` of the time is used).
+    """A start plan by location–allocation: centres of ``first`` (a plan, column per unit) or,
+    without one, of the non-contiguous Hess plan (15 % of the time), then alternately the
+    fixed-centre (Zoltners–Sinha) model (with contiguity when required) and re-centring on each
+    territory's best member until the centres repeat, restarted from population-weighted random
+    centres (until ``START_SHARE`` of the time is used).
     """
     start = time.monotonic()
-    relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
     rng = np.random.default_rng(options.seed)
     weight = np.maximum(inst.weights[:, 0], 1e-9)
-    centres = (np.unique(relaxed.column_of) if relaxed.column_of is not None
-               else np.sort(rng.choice(len(weight), size=inst.k, replace=False,
-                                       p=weight / weight.sum())))
-    best = None
     if first is not None:
         best = (first, float(inst.cost[np.arange(len(first)), first].sum()))
-        centres = np.unique(first)
+        centres, origin = np.unique(first), "the quick plan's centres"
+    else:
+        relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
+        best, origin = None, f"the non-contiguous plan's ({relaxed.status})"
+        centres = (np.unique(relaxed.column_of) if relaxed.column_of is not None
+                   else np.sort(rng.choice(len(weight), size=inst.k, replace=False,
+                                           p=weight / weight.sum())))
     seen, starts = set(), 0
     while time.monotonic() - start < START_SHARE * options.time_limit:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
@@ -295,9 +296,8 @@ def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes
         if best is None or result.objective < best[1]:
             best = (centres[result.column_of], float(result.objective))
         centres = np.sort(_best_centres(inst, result.column_of, centres))
-    notes.append(f"start plan: non-contiguous plan {relaxed.objective} ({relaxed.status}); "
-                 f"location–allocation with contiguity over {len(seen)} centre sets: "
-                 f"{best[1] if best else 'none'}")
+    notes.append(f"start plan: location–allocation from {origin} centres over {len(seen)} "
+                 f"centre sets: {best[1] if best else 'none'}")
     return best
 
 
