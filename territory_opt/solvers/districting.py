@@ -9,8 +9,8 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   Validi & Buchanan with ordered representatives) with exact L-fixing, a start plan
   (spanning-tree bisection + local search, then location–allocation for inertia/travel or
   recombination short bursts for cut edges), Lagrangian reduced-cost fixing with
-  contiguity-aware path costs (free centres), LP reduced-cost fixing, the incumbent as HiGHS's
-  objective bound, and contiguity by Shirabe flow rows (up to ``ROOT_FLOW_MAX_ARCS`` flow arcs)
+  contiguity-aware path costs (contiguous free centres), LP reduced-cost fixing, the
+  incumbent as HiGHS's objective bound, and contiguity by Shirabe flow rows (up to ``ROOT_FLOW_MAX_ARCS`` flow arcs)
   or else an LCUT cut loop. For contiguous free centres, recombination short bursts priced by
   each territory's best-centre cost run in a second thread while HiGHS solves, restarting from
   fresh quick plans when a walk stalls (the better plan is kept).
@@ -362,14 +362,14 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
     return result
 
 
-def _fix_by_lagrangian(inst: ExactInstance, cutoff: float, contiguous: bool, seconds: float,
+def _fix_by_lagrangian(inst: ExactInstance, cutoff: float, seconds: float,
                        notes: list[str]) -> ExactInstance:
-    """``inst`` without the unit–centre pairs that no plan costing at most ``cutoff`` uses
-    (``fixing.lagrangian_fixing``; free centres sharing one bound)."""
+    """``inst`` without the unit–centre pairs that no contiguous plan costing at most
+    ``cutoff`` uses (``fixing.lagrangian_fixing``; free centres sharing one bound)."""
     hard = ~inst.soft
     fixing = lagrangian_fixing(inst.graph, inst.cost, inst.weights[:, hard],
                                inst.lower[0, hard], inst.upper[0, hard], inst.k, inst.allowed,
-                               cutoff, contiguous, seconds)
+                               cutoff, True, seconds)
     if fixing is None:
         notes.append(f"Lagrangian fixing skipped: the Hess LP did not solve in {seconds:.1f} s")
         return inst
@@ -531,9 +531,10 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
             incumbent = _incumbent_from_relaxation(
                 inst, options, notes, problem, None if first is None else first.column_of)
     mip_inst = inst
-    if mode == "free" and incumbent is not None:
-        mip_inst = _fix_by_lagrangian(inst, incumbent[1], problem.contiguous,
-                                      FIXING_SHARE * options.time_limit, notes)
+    if mode == "free" and problem.contiguous and incumbent is not None:
+        # without contiguity it fixes what the MIP's own LP reduced-cost fixing does (§3)
+        mip_inst = _fix_by_lagrangian(inst, incumbent[1], FIXING_SHARE * options.time_limit,
+                                      notes)
     remaining = options.time_limit - (time.monotonic() - start)
     if first is not None and first.status == "INFEASIBLE":
         result = first
