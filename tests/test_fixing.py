@@ -82,7 +82,8 @@ def test_fixing_keeps_every_pair_of_plans_within_the_cutoff(instance, contiguous
 @needs_counties
 def test_contiguity_aware_fixing_removes_more_on_west_virginia():
     # WV, 55 counties, k = 3, cutoff = the proved contiguous optimum (benchmarks §1g): paths
-    # priced by their positive Lagrangian costs fix a third more pairs than single pairs do
+    # priced by their positive Lagrangian costs fix more pairs than single pairs do, and most
+    # of those L-fixing left
     problem = problem_from_graph(load_unit_graph(COUNTY_DIR / "county54.json"), 3,
                                  objective="inertia", contiguous=True)
     lower, upper = districting.hard_bounds(problem)
@@ -94,7 +95,8 @@ def test_contiguity_aware_fixing_removes_more_on_west_virginia():
     along, apart = (lagrangian_fixing(units, cost, weights, lower[0], upper[0], 3, allowed,
                                       optimum, contiguous, 30.0) for contiguous in (True, False))
     assert along.bound == pytest.approx(apart.bound) and along.bound < 0.95 * optimum
-    assert along.allowed.sum() <= apart.allowed.sum() and along.removed > 1.3 * apart.removed
+    assert np.all(along.allowed <= apart.allowed) and along.removed > apart.removed
+    assert along.removed > 0.5 * allowed.sum()
 
 
 def test_a_mutated_path_cost_is_caught(monkeypatch):

@@ -105,7 +105,9 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
     under contiguity by the cheapest path from j to i in unit weights max(0, ŵ_uj) instead,
     as the whole path joins j. Pairs raised above ``cutoff`` belong to no plan costing at most
     ``cutoff``. The bound holds for any multipliers, so LP accuracy only affects its strength.
-    None when the LP does not solve within ``seconds``.
+    The LP is solved by interior point: its duals fix far more pairs than the simplex's (KS at
+    its optimum keeps 1,734 of 11,015 pairs instead of 6,704). None when the LP does not solve
+    within ``seconds``.
     """
     n = len(cost)
     usable = allowed & np.diag(allowed)[None, :]  # a centre must serve its own unit
@@ -133,7 +135,7 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
     relaxed = vstack(balance).tocsr() if balance else csr_matrix((0, n_vars))
     result = linprog(c, A_ub=vstack([relaxed, link]), b_ub=np.zeros(relaxed.shape[0] + len(others)),
                      A_eq=vstack([assign, open_row]), b_eq=np.r_[np.ones(n), k], bounds=(0, 1),
-                     method="highs", options={"time_limit": max(seconds, 0.05)})
+                     method="highs-ipm", options={"time_limit": max(seconds, 0.05)})
     if result.status != 0:
         return None
     alpha = result.eqlin.marginals[:n]
