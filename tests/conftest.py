@@ -17,6 +17,15 @@ os.environ.setdefault("NO_COLOR", "1")
 
 
 @pytest.fixture
+def county_graph():
+    """Loader of the shared county dual graphs, ``county_graph("54")``; skips without them."""
+    if not SHARED_DISTRICTING.is_dir():
+        pytest.skip(f"county graphs not found at {SHARED_DISTRICTING} (shared/ data)")
+    from territory_opt.solvers.graph_problem import load_unit_graph
+    return lambda fips: load_unit_graph(SHARED_DISTRICTING / f"county{fips}.json")
+
+
+@pytest.fixture
 def valid_scenario() -> Path:
     return FIXTURES / "data" / "valid" / "scenario.toml"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from itertools import product
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -14,11 +13,7 @@ from hypothesis import strategies as st
 from territory_opt.solvers import districting, fixing
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing
-from territory_opt.solvers.graph_problem import load_unit_graph, problem_from_graph
-
-COUNTY_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting" / "county_2010"
-needs_counties = pytest.mark.skipif(
-    not COUNTY_DIR.is_dir(), reason=f"county graphs not found at {COUNTY_DIR} (shared/ data)")
+from territory_opt.solvers.graph_problem import problem_from_graph
 
 
 @st.composite
@@ -79,13 +74,11 @@ def test_fixing_keeps_every_pair_of_plans_within_the_cutoff(instance, contiguous
             assert all(result.allowed[i, j] for i, j in pairs), (value, cutoff)
 
 
-@needs_counties
-def test_contiguity_aware_fixing_removes_more_on_west_virginia():
+def test_contiguity_aware_fixing_removes_more_on_west_virginia(county_graph):
     # WV, 55 counties, k = 3, cutoff = the proved contiguous optimum (benchmarks §1g): paths
     # priced by their positive Lagrangian costs fix more pairs than single pairs do, and most
     # of those L-fixing left
-    problem = problem_from_graph(load_unit_graph(COUNTY_DIR / "county54.json"), 3,
-                                 objective="inertia", contiguous=True)
+    problem = problem_from_graph(county_graph("54"), 3, objective="inertia", contiguous=True)
     lower, upper = districting.hard_bounds(problem)
     units = Graph.from_edges(problem.n_items, problem.edges)
     cost = districting.free_centre_cost(problem, districting.free_centre_distances(problem))
@@ -101,10 +94,10 @@ def test_contiguity_aware_fixing_removes_more_on_west_virginia():
 
 def test_a_mutated_path_cost_is_caught(monkeypatch):
     # doubling the path costs over-fixes: the property above must then fail on some instance
-    def doubled(graph, weight, inside, source):
-        return 2.5 * original(graph, weight, inside, source)
+    def doubled(graph, weight, inside, centres):
+        return 2.5 * original(graph, weight, inside, centres)
 
-    original = fixing._node_weighted_path
-    monkeypatch.setattr(fixing, "_node_weighted_path", doubled)
+    original = fixing._path_costs
+    monkeypatch.setattr(fixing, "_path_costs", doubled)
     with pytest.raises(AssertionError):
         test_fixing_keeps_every_pair_of_plans_within_the_cutoff()

@@ -37,6 +37,12 @@ class Graph:
     def n(self) -> int:
         return len(self.nbrs)
 
+    def arcs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(tails, heads): every edge in both directions, as two int arrays."""
+        tails = np.repeat(np.arange(self.n), [len(nbrs) for nbrs in self.nbrs])
+        heads = np.concatenate(self.nbrs).astype(int) if self.n else np.zeros(0, dtype=int)
+        return tails, heads
+
 
 def components(graph: Graph, members) -> list[list[int]]:
     """Connected components of the subgraph induced by ``members``."""

@@ -31,10 +31,8 @@ def vertex_weighted_distances(graph: Graph, weight: np.ndarray, sources: np.ndar
     Entries above ``limit`` are ``inf``.
     """
     n = graph.n
-    rows = np.concatenate([np.full(len(nb), i) for i, nb in enumerate(graph.nbrs)] or [[]])
-    cols = np.concatenate(list(graph.nbrs) or [[]]).astype(int)
-    rows = rows.astype(int)
-    mat = csr_matrix((weight[cols] + _EPS, (rows, cols)), shape=(n, n))
+    tails, heads = graph.arcs()
+    mat = csr_matrix((weight[heads] + _EPS, (tails, heads)), shape=(n, n))
     dist = dijkstra(mat, directed=True, indices=sources, limit=limit + 1.0)
     dist = dist + weight[sources][:, None]
     dist[dist > limit * (1 + 1e-12) + n * _EPS] = np.inf
@@ -153,24 +151,27 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
     base = np.full(n, np.inf)
     base[centres] = bound + value[centres] - value[opened].max()
     base[opened] = bound
-    positive = np.maximum(np.where(np.isfinite(lagr), lagr, np.inf), 0.0)
-    raised = base[None, :] + np.where(np.eye(n, dtype=bool), 0.0, positive)
+    positive = np.maximum(lagr, 0.0)
     if contiguous:
-        for j in centres:
-            raised[:, j] = base[j] + _node_weighted_path(graph, positive[:, j], usable[:, j], j)
+        raised = base[None, :] + _path_costs(graph, positive, usable, centres)
+    else:
+        raised = base[None, :] + np.where(np.eye(n, dtype=bool), 0.0, positive)
     limit = cutoff / scale + 1e-7 * max(1.0, abs(cutoff / scale))
     kept = allowed & (raised <= limit)
     return LagrangianFixing(kept, bound * scale, int(allowed.sum() - kept.sum()))
 
 
-def _node_weighted_path(graph: Graph, weight: np.ndarray, inside: np.ndarray,
-                        source: int) -> np.ndarray:
-    """(n,) cheapest path from ``source`` through units ``inside``, summing ``weight`` over its
-    units except the source; ``inf`` where unreachable."""
-    rows = np.repeat(np.arange(graph.n), [len(nb) for nb in graph.nbrs])
-    cols = np.concatenate(list(graph.nbrs) or [[]]).astype(int)
-    keep = inside[rows] & inside[cols]
-    rows, cols = rows[keep], cols[keep]
-    mat = csr_matrix((weight[cols] + _EPS, (rows, cols)), shape=(graph.n, graph.n))
-    dist = dijkstra(mat, directed=True, indices=source)
-    return np.maximum(dist - graph.n * _EPS, 0.0)
+def _path_costs(graph: Graph, weight: np.ndarray, inside: np.ndarray,
+                centres: np.ndarray) -> np.ndarray:
+    """(n, n): column j (a centre) holds the cheapest path from j to each unit through units
+    with ``inside[:, j]``, summing ``weight[:, j]`` over its units except j; ``inf`` where there
+    is none and in the other columns."""
+    n = graph.n
+    tails, heads = graph.arcs()
+    costs = np.full((n, n), np.inf)
+    for j in centres:
+        keep = inside[tails, j] & inside[heads, j]
+        mat = csr_matrix((weight[heads[keep], j] + _EPS, (tails[keep], heads[keep])),
+                         shape=(n, n))
+        costs[:, j] = np.maximum(dijkstra(mat, directed=True, indices=j) - n * _EPS, 0.0)
+    return costs
