@@ -223,7 +223,7 @@ def test_exact_model_improves_a_poor_incumbent_to_the_optimum(monkeypatch, seed)
     problem = grid_problem(4, 2, 0.05, seed=seed)
     worst = max((split_plan(problem, split) for split in feasible_splits(problem)),
                 key=lambda plan: plan[1])
-    monkeypatch.setattr(districting, "_incumbent_from_relaxation", lambda *args: worst)
+    monkeypatch.setattr(districting, "_location_allocation_start", lambda *args: worst)
     solution = solve_districting(problem, SolveOptions(time_limit=30))
     best = brute_force_min_inertia(problem)
     assert worst[1] > 1.2 * best

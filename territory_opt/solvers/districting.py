@@ -220,8 +220,7 @@ def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: fl
     """Exhaustive search for contiguous territories sharing their bounds, when the quick plans
     found none: a plan (territory per unit), or None when the search ran out of ``seconds``
     or does not apply. Raises InfeasibleError, with the reason, when it proves none exists."""
-    if seconds <= 0 or not (problem.contiguous and np.all(inst.lower == inst.lower[0])
-            and np.all(inst.upper == inst.upper[0])):
+    if seconds <= 0 or not (problem.contiguous and inst.shared_bounds):
         return None
     hard = ~inst.soft
     found = search_partition(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
@@ -248,7 +247,7 @@ def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: fl
     raise InfeasibleError([reason])
 
 
-def _incumbent_from_relaxation(inst: ExactInstance, options: SolveOptions, notes: list[str],
+def _location_allocation_start(inst: ExactInstance, options: SolveOptions, notes: list[str],
                                problem: AlignmentProblem,
                                first: np.ndarray | None) -> tuple[np.ndarray, float] | None:
     """A start plan by location–allocation: centres of ``first`` (a plan, column per unit) or,
@@ -416,8 +415,7 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
     if labels is not None:
         labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
         best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
-    if best is not None and problem.contiguous and np.all(inst.lower == inst.lower[0]) \
-            and np.all(inst.upper == inst.upper[0]):
+    if best is not None and problem.contiguous and inst.shared_bounds:
         hard = ~inst.soft
         labels, _ = recombine_restarting(
             inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
@@ -527,22 +525,24 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         # unequal targets (e.g. part-time reps) the exact model's label variables decide.
         first = _start_plan(problem, inst, options, notes)
         if first is None or first.status != "INFEASIBLE":
-            incumbent = _incumbent_from_relaxation(
+            incumbent = _location_allocation_start(
                 inst, options, notes, problem, None if first is None else first.column_of)
     mip_inst = inst
-    if mode == "free" and problem.contiguous and incumbent is not None:
-        # without contiguity it fixes what the MIP's own LP reduced-cost fixing does (§3)
-        mip_inst = _fix_by_lagrangian(inst, incumbent[1], FIXING_SHARE * options.time_limit,
-                                      notes)
-    remaining = options.time_limit - (time.monotonic() - start)
     if first is not None and first.status == "INFEASIBLE":
         result = first
     elif mode == "free" and problem.contiguous and incumbent is not None:
-        result = _solve_beside_recombination(problem, inst, mip_inst, incumbent, remaining,
-                                             options, notes)
+        # only under contiguity: without it the fixing repeats the MIP's own LP reduced-cost
+        # fixing (benchmarks/results/districting.md §3)
+        mip_inst = _fix_by_lagrangian(inst, incumbent[1], FIXING_SHARE * options.time_limit,
+                                      notes)
+        result = _solve_beside_recombination(
+            problem, inst, mip_inst, incumbent,
+            options.time_limit - (time.monotonic() - start), options, notes)
     else:
-        result = solve_exact(mip_inst, problem.contiguous, remaining, options.relative_gap,
-                             progress=options.progress, incumbent=incumbent)
+        result = solve_exact(inst, problem.contiguous,
+                             options.time_limit - (time.monotonic() - start),
+                             options.relative_gap, progress=options.progress,
+                             incumbent=incumbent)
     model_name = {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode]
     stats = {"model": model_name,
              "contiguity": ("none" if not problem.contiguous else

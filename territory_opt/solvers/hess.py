@@ -68,6 +68,11 @@ class ExactInstance:
     root_flow: bool = False                # free/fixed + contiguity: SHIR flow rows a priori
 
     @property
+    def shared_bounds(self) -> bool:
+        """Every territory has the same lower and upper bounds."""
+        return bool(np.all(self.lower == self.lower[0]) and np.all(self.upper == self.upper[0]))
+
+    @property
     def integral_objective(self) -> bool:
         """Cut edges without penalty terms: every plan's objective is a whole number."""
         return self.cut_edges and not np.any(self.soft) and (
@@ -201,7 +206,7 @@ class _Model:
     def _balance_rows(self):
         inst, model = self.inst, self.model
         penalty_terms = []
-        uniform = bool(np.all(inst.lower == inst.lower[0]) and np.all(inst.upper == inst.upper[0]))
+        uniform = inst.shared_bounds
         if inst.mode == "free":
             opens = {c: self._open(c) for c in range(len(inst.roots))}
             opens = {c: v for c, v in opens.items() if v is not None}
