@@ -75,7 +75,8 @@ def run(fips: str, k: int, args) -> tuple[str, str, float, int | None]:
                                  contiguous=not args.no_contiguity)
     start = time.monotonic()
     try:
-        sol = solve_districting(problem, SolveOptions(time_limit=args.time_limit, seed=args.seed))
+        sol = solve_districting(problem, SolveOptions(time_limit=args.time_limit, seed=args.seed,
+                                                      deterministic=args.deterministic))
     except InfeasibleError as err:
         return "INFEASIBLE", err.reasons[0], time.monotonic() - start, None
     except NoSolutionError:
@@ -98,6 +99,8 @@ def main() -> None:
     parser.add_argument("--states", default="")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-contiguity", action="store_true")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="budget in work seconds (same plan on every run)")
     parser.add_argument("--overt", action="store_true", help="the 27 overtly infeasible states")
     args = parser.parse_args()
     if args.overt:

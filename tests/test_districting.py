@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from territory_opt.errors import InfeasibleError
 from territory_opt.problem import AlignmentProblem
-from territory_opt.solvers import districting
+from territory_opt.solvers import clock, districting, local_search
 from territory_opt.solvers.base import SolveOptions
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import (
@@ -404,3 +404,40 @@ def test_large_engine_two_metrics_on_2000_units():
         solution.objective, rel=1e-6)
     assert 0 < solution.bound <= solution.objective
     assert seen and all("objective" in p for p in seen)
+
+
+def _slow_down_search(monkeypatch, seconds: float) -> None:
+    """Every balancing and improvement call takes ``seconds`` longer: a slower, busier machine."""
+    for name in ("balance", "improve"):
+        original = getattr(local_search, name)
+
+        def slowed(*args, _original=original, **kwargs):
+            time.sleep(seconds)
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(local_search, name, slowed)
+
+
+@pytest.mark.parametrize("engine, side, k", [("auto", 12, 4), ("local", 30, 10)])
+def test_deterministic_runs_repeat_on_a_slower_machine(monkeypatch, engine, side, k):
+    """The same plan however fast the search runs (with ``deterministic=False`` the local
+    engine's 30 × 30 plan changes under this slowdown)."""
+    problem = grid_problem(side, k, 0.03, seed=5)
+    options = SolveOptions(time_limit=3, seed=7, deterministic=True, engine=engine)
+    first = solve_districting(problem, options)
+    _slow_down_search(monkeypatch, 0.05)
+    second = solve_districting(problem, options)
+    assert np.array_equal(first.assignment, second.assignment)
+    assert np.array_equal(first.centers, second.centers)
+    assert (first.status, first.objective, first.bound) == \
+        (second.status, second.objective, second.bound)
+    assert independent_violations(problem, first.assignment) == []
+    assert clock.SAFETY_NOTE not in first.stats["notes"]
+
+
+def test_deterministic_run_says_when_its_safety_limit_cut_it(monkeypatch):
+    monkeypatch.setattr(clock, "SAFETY_FACTOR", 0.0)
+    monkeypatch.setattr(clock, "SAFETY_SECONDS", 0.0)
+    problem = grid_problem(8, 3, 0.05)
+    solution = solve_districting(problem, SolveOptions(time_limit=3, deterministic=True))
+    assert clock.SAFETY_NOTE in solution.stats["notes"]
+    assert independent_violations(problem, solution.assignment) == []

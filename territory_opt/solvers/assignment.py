@@ -53,6 +53,7 @@ from territory_opt.solvers.assignment_model import (
     smoothed_dual,
 )
 from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.solvers.clock import SAFETY_FACTOR, SAFETY_NOTE, SAFETY_SECONDS
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
 
 PRICING_ROUNDS = 4  # LP re-solves to tighten the bound once the LP needs no slack
@@ -62,9 +63,6 @@ SMOOTH_SHARE = 0.3  # the dual phase stops its current stage past this share of 
 LP_SHARE = 0.6      # the LP phase starts no new LP solve expected to end past this share
 REPAIR_SHARE = 0.9  # repair and improvement stop past this share
 ENGINE_SHARE = 0.98  # the MIP engine's time limit ends here (building and reading take time)
-SAFETY_FACTOR = 4.0     # deterministic runs: wall-clock safety limit = factor × limit + seconds
-SAFETY_SECONDS = 60.0
-SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run may differ"
 
 
 @dataclass

@@ -26,6 +26,10 @@ d = ``item_distance_km`` (filled with haversine km from ``item_latlon`` when Non
 Fixed centres use ``problem.cost``. ``cut_edges`` minimises the number of adjacent unit pairs in
 different territories.
 
+Deterministic runs (``SolveOptions.deterministic``) count work instead of wall time
+(``clock.py``): search steps at nominal rates, HiGHS node limits, and the recombination walks
+before the MIP instead of beside it, so the same inputs and seed give the same plan anywhere.
+
 Islands (units without neighbours) are never bridged: under contiguity an island must be a whole
 territory by itself (its own centre); the overt checks say so when its weight does not fit.
 """
@@ -42,6 +46,7 @@ from scipy.optimize import linear_sum_assignment
 
 from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolutionError
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import clock
 from territory_opt.solvers.base import Solution, SolveOptions
 from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
 from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing, pairwise_separated
@@ -74,6 +79,9 @@ PROBE_SHARE = 0.05
 # Share of the time limit for the plain Hess LP behind Lagrangian reduced-cost fixing
 # (contiguous free centres, once a plan is known). It takes 0.25–1.6 s on the county instances.
 FIXING_SHARE = 0.05
+# Deterministic runs only (no second thread): share of the MIP's time that recombination short
+# bursts get before the contiguous free-centre MIP starts.
+RECOMBINE_SHARE = 0.25
 OBJECTIVES = ("travel", "inertia", "cut_edges", "none")
 
 
@@ -256,7 +264,7 @@ def _location_allocation_start(inst: ExactInstance, options: SolveOptions, notes
     territory's best member until the centres repeat, restarted from population-weighted random
     centres (until ``START_SHARE`` of the time is used).
     """
-    start = time.monotonic()
+    start = clock.now()
     rng = np.random.default_rng(options.seed)
     weight = np.maximum(inst.weights[:, 0], 1e-9)
     if first is not None:
@@ -269,7 +277,7 @@ def _location_allocation_start(inst: ExactInstance, options: SolveOptions, notes
                    else np.sort(rng.choice(len(weight), size=inst.k, replace=False,
                                            p=weight / weight.sum())))
     seen, starts = set(), 0
-    while time.monotonic() - start < START_SHARE * options.time_limit:
+    while clock.now() - start < START_SHARE * options.time_limit:
         if tuple(centres) in seen:  # converged: restart from population-weighted random centres
             starts += 1
             if starts > 50:
@@ -283,7 +291,7 @@ def _location_allocation_start(inst: ExactInstance, options: SolveOptions, notes
                         lower=np.repeat(inst.lower[:1], len(centres), axis=0),
                         upper=np.repeat(inst.upper[:1], len(centres), axis=0),
                         targets=np.repeat(inst.targets[:1], len(centres), axis=0))
-        budget = min(START_SHARE * options.time_limit - (time.monotonic() - start),
+        budget = min(START_SHARE * options.time_limit - (clock.now() - start),
                      max(0.5, 0.05 * options.time_limit))  # infeasible centre sets prove slowly
         try:
             result = solve_exact(fixed, problem.contiguous, budget, options.relative_gap)
@@ -337,10 +345,20 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
                                 notes: list[str]) -> ExactResult:
     """The contiguous free-centre MIP (``mip_inst``: ``inst`` after fixing), with recombination
     short bursts from the same incumbent in a second thread (HiGHS releases the GIL, so the two
-    share the machine's cores). The better plan wins; the MIP's bound stays valid for it."""
+    share the machine's cores). The better plan wins; the MIP's bound stays valid for it.
+    Deterministic runs cannot race two threads: the walks get ``RECOMBINE_SHARE`` of the time
+    first, and the MIP starts from their plan."""
+    fresh = _fresh_plans(problem, inst, options.seed + 1)
+    if clock.deterministic():
+        began = clock.now()
+        walked = _recombine_centres(inst, incumbent, began + RECOMBINE_SHARE * seconds,
+                                    np.random.default_rng(options.seed), threading.Event(), fresh)
+        if walked[1] < incumbent[1]:
+            notes.append(f"recombination before the MIP found {walked[1]:.10g}")
+        return solve_exact(mip_inst, True, seconds - (clock.now() - began),
+                           options.relative_gap, progress=options.progress, incumbent=walked)
     deadline = time.monotonic() + 0.95 * seconds
     stop, found = threading.Event(), []
-    fresh = _fresh_plans(problem, inst, options.seed + 1)
     worker = threading.Thread(target=lambda: found.append(_recombine_centres(
         inst, incumbent, deadline, np.random.default_rng(options.seed), stop, fresh)),
         daemon=True)
@@ -393,15 +411,15 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
     territories share their bounds, ``polish`` seconds of recombination short bursts restarting
     from fresh quick plans. The quick plans keep territories connected whenever the unit graph
     is (they balance far better)."""
-    deadline = time.monotonic() + seconds
+    deadline = clock.now() + seconds
     required = problem
     if len(components(inst.graph, range(inst.graph.n))) == 1:
         problem = replace(problem, contiguous=True)
     edges = np.asarray(problem.edges).reshape(-1, 2)
     best, tries = None, 0
-    while time.monotonic() < deadline:
+    while clock.now() < deadline:
         quick = quick_plan(problem, inst.graph, inst.lower, inst.upper,
-                           deadline - time.monotonic(), seed + tries)
+                           deadline - clock.now(), seed + tries)
         tries += 1
         if quick is None:
             continue
@@ -419,7 +437,7 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
         hard = ~inst.soft
         labels, _ = recombine_restarting(
             inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
-            perimeter_price(edges, inst.graph.n), best[0], time.monotonic() + polish,
+            perimeter_price(edges, inst.graph.n), best[0], clock.now() + polish,
             np.random.default_rng(seed), _fresh_plans(problem, inst, seed + tries),
             RESTART_STALL)
         labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
@@ -463,7 +481,7 @@ def _label_order(problem: AlignmentProblem, graph: Graph, lower: np.ndarray, upp
 
 def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
            lower: np.ndarray, upper: np.ndarray, notes: list[str]) -> Solution:
-    start = time.monotonic()
+    start = clock.now()
     n, k = problem.n_items, problem.n_territories
     weights = np.asarray(problem.weights, float)
     hard = ~np.asarray(problem.soft, bool)
@@ -537,10 +555,10 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                                       notes)
         result = _solve_beside_recombination(
             problem, inst, mip_inst, incumbent,
-            options.time_limit - (time.monotonic() - start), options, notes)
+            options.time_limit - (clock.now() - start), options, notes)
     else:
         result = solve_exact(inst, problem.contiguous,
-                             options.time_limit - (time.monotonic() - start),
+                             options.time_limit - (clock.now() - start),
                              options.relative_gap, progress=options.progress,
                              incumbent=incumbent)
     model_name = {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode]
@@ -578,7 +596,16 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
 
 
 def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solution:
-    """Solve a unit-level design problem; raises InfeasibleError / NoSolutionError / InputError."""
+    """Solve a unit-level design problem; raises InfeasibleError / NoSolutionError / InputError.
+    Deterministic runs (``options.deterministic``) are budgeted in work seconds (``clock``)."""
+    with clock.running(clock.Clock(options.deterministic, options.time_limit)) as run:
+        solution = _solve_districting(problem, options)
+    if run.safety_hit:
+        solution.stats.setdefault("notes", []).append(clock.SAFETY_NOTE)
+    return solution
+
+
+def _solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solution:
     start = time.monotonic()
     _validate(problem)
     n, k = problem.n_items, problem.n_territories

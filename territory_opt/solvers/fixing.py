@@ -19,6 +19,7 @@ from scipy.optimize import linprog
 from scipy.sparse import csr_matrix, vstack
 from scipy.sparse.csgraph import dijkstra
 
+from territory_opt.solvers import clock
 from territory_opt.solvers.contiguity import Graph
 
 _EPS = 1e-7  # keeps zero-weight units as edges (scipy drops explicit zeros)
@@ -105,7 +106,7 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
     ``cutoff``. The bound holds for any multipliers, so LP accuracy only affects its strength.
     The LP is solved by interior point: its duals fix far more pairs than the simplex's (KS at
     its optimum keeps 1,734 of 11,015 pairs instead of 6,704). None when the LP does not solve
-    within ``seconds``.
+    within ``seconds`` (deterministic runs: to the end).
     """
     n = len(cost)
     usable = allowed & np.diag(allowed)[None, :]  # a centre must serve its own unit
@@ -133,8 +134,10 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
     relaxed = vstack(balance).tocsr() if balance else csr_matrix((0, n_vars))
     result = linprog(c, A_ub=vstack([relaxed, link]), b_ub=np.zeros(relaxed.shape[0] + len(others)),
                      A_eq=vstack([assign, open_row]), b_eq=np.r_[np.ones(n), k], bounds=(0, 1),
-                     method="highs-ipm", options={"time_limit": max(seconds, 0.05)})
+                     method="highs-ipm", options={"time_limit": _lp_seconds(seconds)})
+    clock.visits(n_vars * result.nit)
     if result.status != 0:
+        clock.current().safety_hit |= clock.deterministic()
         return None
     alpha = result.eqlin.marginals[:n]
     u = np.maximum(-result.ineqlin.marginals[:relaxed.shape[0]], 0.0)
@@ -159,6 +162,12 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
     limit = cutoff / scale + 1e-7 * max(1.0, abs(cutoff / scale))
     kept = allowed & (raised <= limit)
     return LagrangianFixing(kept, bound * scale, int(allowed.sum() - kept.sum()))
+
+
+def _lp_seconds(seconds: float) -> float:
+    """The LP's time limit: ``seconds``, or to the end (up to the safety limit) when the run
+    is deterministic, so that whether it solves does not depend on the machine."""
+    return clock.current().wall_left() if clock.deterministic() else max(seconds, 0.05)
 
 
 def _path_costs(graph: Graph, weight: np.ndarray, inside: np.ndarray,

@@ -39,6 +39,7 @@ from datetime import timedelta
 import numpy as np
 from ortools.math_opt.python import mathopt
 
+from territory_opt.solvers import clock
 from territory_opt.solvers.contiguity import Graph, components, minimal_separator
 
 
@@ -397,11 +398,11 @@ class _Model:
             var.integer = False
         try:
             result = mathopt.solve(self.model, mathopt.SolverType.HIGHS,
-                                   params=mathopt.SolveParameters(
-                                       enable_output=False,
-                                       time_limit=timedelta(seconds=max(seconds, 0.05))))
+                                   params=highs_parameters(seconds, lp=True))
         except (AttributeError, RuntimeError):  # a failed LP only means no fixing
             result = None
+        else:
+            charge(result, len(variables))
         for var in variables:
             var.integer = True
         if result is None:
@@ -435,6 +436,33 @@ class _Model:
         return column_of
 
 
+def highs_parameters(seconds: float, lp: bool = False,
+                     relative_gap: float | None = None) -> mathopt.SolveParameters:
+    """HiGHS parameters for a budget of ``seconds`` on the run's clock: a time limit, or in a
+    deterministic run a node limit (an LP runs to the end) under the wall-clock safety limit."""
+    params = mathopt.SolveParameters(enable_output=False, relative_gap_tolerance=relative_gap)
+    run = clock.current()
+    if run.deterministic:
+        params.time_limit = timedelta(seconds=run.wall_left())
+        if not lp:
+            params.node_limit = max(1, int(clock.NODES_PER_SECOND * seconds))
+    else:
+        params.time_limit = timedelta(seconds=max(seconds, 0.05))
+    return params
+
+
+def charge(result: mathopt.SolveResult, variables: int) -> None:
+    """Count a HiGHS solve's work on the run's clock by its simplex iterations (at least one
+    per variable); flag a deterministic run stopped by its safety limit."""
+    run = clock.current()
+    if not run.deterministic:
+        return
+    iterations = max(result.solve_stats.simplex_iterations, variables)
+    run.spend(iterations / clock.ITERATIONS_PER_SECOND)
+    if result.termination.limit == mathopt.Limit.TIME:
+        run.safety_hit = True
+
+
 def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relative_gap: float,
                 progress=None, incumbent: tuple[np.ndarray, float] | None = None) -> ExactResult:
     """Solve the MIP by HiGHS (MathOpt), adding LCUT rows until the optimum is connected.
@@ -446,7 +474,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     beat it are pruned; an objective row instead would make the hint infeasible and send HiGHS
     into its primal heuristics). Without a plan, the previous round's plan is the hint.
     """
-    start = time.monotonic()
+    start, wall_start = clock.now(), time.monotonic()
     model = _Model(inst, contiguous)
     log = [(f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
             f"{model.a_priori_rows} a-priori contiguity rows")]
@@ -464,7 +492,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         best_plan, best_obj = incumbent
         status = "FEASIBLE"
     while True:
-        remaining = time_limit - (time.monotonic() - start)
+        remaining = time_limit - (clock.now() - start)
         if remaining <= 0.05:
             break
         if best_obj is not None:
@@ -473,12 +501,11 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
                 raise_bound(lp)
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
-        remaining = time_limit - (time.monotonic() - start)
+        remaining = time_limit - (clock.now() - start)
         if remaining <= 0.05:
             break
         # HiGHS can overrun its limit in the root phase (KS, 11k binaries: 5 s over 45 s)
-        params = mathopt.SolveParameters(time_limit=timedelta(seconds=0.9 * remaining),
-                                         relative_gap_tolerance=relative_gap, enable_output=False)
+        params = highs_parameters(0.9 * remaining, relative_gap=relative_gap)
         cutoff = best_obj if model.cutoff_safe else None
         if cutoff is not None:
             params.highs.double_options["objective_bound"] = cutoff
@@ -489,6 +516,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         except (AttributeError, RuntimeError) as err:  # MathOpt hides the message in __context__
             log.append(f"round {rounds + 1}: HiGHS failed ({err.__context__ or err}); stopping")
             break
+        charge(result, len(model.x))
         rounds += 1
         reason = result.termination.reason
         infeasible = reason in (mathopt.TerminationReason.INFEASIBLE,
@@ -500,7 +528,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             break
         if infeasible:
             log.append(f"round {rounds}: infeasible after {cuts} cuts")
-            return ExactResult("INFEASIBLE", None, None, None, time.monotonic() - start, log,
+            return ExactResult("INFEASIBLE", None, None, None, time.monotonic() - wall_start, log,
                                rounds, cuts)
         # HiGHS reports its incumbent as the dual bound when the cutoff empties the tree, so
         # with a cutoff only min(dual, cutoff) is proved
@@ -527,11 +555,12 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         cuts += added
         hint = plan
         if progress is not None:
-            progress({"objective": None, "bound": bound, "seconds": time.monotonic() - start})
+            progress({"objective": None, "bound": bound,
+                      "seconds": time.monotonic() - wall_start})
         if not proved:
             log.append(f"round {rounds}: time limit inside a round")
             break
-    seconds = time.monotonic() - start
+    seconds = time.monotonic() - wall_start
     log.append(f"{rounds} HiGHS rounds, {cuts} LCUT rows, {seconds:.2f} s")
     if best_obj is not None:
         bound = 0.0 if bound is None else min(bound, best_obj)

@@ -24,6 +24,7 @@ from itertools import product
 
 import numpy as np
 
+from territory_opt.solvers import clock
 from territory_opt.solvers.contiguity import Graph, territory_counts
 
 CHECK_EVERY = 2_000   # stack pops between deadline checks
@@ -144,8 +145,10 @@ class _Search:
         stack = [(1 << root, self.weight[root], self.nbr[root] & region, 0)]
         while stack:
             self.pops += 1
-            if self.pops % CHECK_EVERY == 0 and time.monotonic() > self.deadline:
-                raise _Deadline
+            if self.pops % CHECK_EVERY == 0:
+                clock.visits(CHECK_EVERY)
+                if clock.now() > self.deadline:
+                    raise _Deadline
             taken, load, frontier, excluded = stack.pop()
             if self.fits(load):
                 self.candidates += 1
@@ -177,7 +180,7 @@ def search_partition(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper
     territories. Islands and other disconnected parts of the graph hold whole territories."""
     start = time.monotonic()
     search = _Search(graph, np.asarray(weights, float).reshape(graph.n, -1), lower, upper,
-                     start + seconds)
+                     clock.now() + seconds)
     pieces = search.components((1 << graph.n) - 1)
     try:
         parts = search.split(pieces, k)

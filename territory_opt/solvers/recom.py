@@ -13,11 +13,11 @@ and for the contiguous moment of inertia in a thread beside the MIP
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+from territory_opt.solvers import clock
 from territory_opt.solvers.contiguity import (
     Graph,
     random_spanning_tree,
@@ -54,7 +54,7 @@ def recombine(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.nd
                      dtype=int).reshape(-1, 2)
     spent = np.array([price(np.flatnonzero(label == t)) for t in range(k)])
     best, best_spent, improvements = label.copy(), spent.copy(), 0
-    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+    while clock.now() < deadline and not (stop is not None and stop.is_set()):
         label, spent = best.copy(), best_spent.copy()
         for _ in range(burst):
             cut = np.flatnonzero(label[edges[:, 0]] != label[edges[:, 1]])
@@ -64,6 +64,7 @@ def recombine(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.nd
             union = np.flatnonzero((label == a) | (label == b))
             split = _best_split(graph.n, edges, union, weights, lower, upper, price, rng,
                                 candidates)
+            clock.visits(2 * len(union))
             if split is None:
                 continue
             part, spent[a], spent[b] = split
@@ -90,9 +91,9 @@ def recombine_restarting(graph: Graph, weights: np.ndarray, lower: np.ndarray,
         return sum(price(np.flatnonzero(plan == t)) for t in range(k))
 
     best = walking = (label, total(label))
-    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+    while clock.now() < deadline and not (stop is not None and stop.is_set()):
         walked, _ = recombine(graph, weights, lower, upper, price, walking[0],
-                              min(deadline, time.monotonic() + stall), rng, stop=stop)
+                              min(deadline, clock.now() + stall), rng, stop=stop)
         walked_total = total(walked)
         if walked_total < walking[1] * (1 - 1e-12):
             walking = (walked, walked_total)

@@ -1,0 +1,91 @@
+"""Search time for the unit-level engines: the wall clock, or counted work when deterministic.
+
+A deterministic run (``SolveOptions.deterministic``) must give the same plan for the same inputs
+and seed on any machine and under any load, so its phases are budgeted in *work seconds*
+instead of wall seconds: every search step adds a fixed nominal cost (``spend``; the rates
+below were set on the benchmark machine so that a work second is roughly a wall second there),
+HiGHS gets a node limit (``NODES_PER_SECOND``) instead of a time limit, and no phase runs in a
+second thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the limit +
+``SAFETY_SECONDS``); a run that reaches it says so, since a re-run may differ.
+
+Solvers read the clock of the run they belong to (``now``/``spend``); ``running`` installs it.
+Wall-clock runs need nothing: the default clock is the wall clock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SAFETY_FACTOR = 4.0      # deterministic runs: wall-clock safety limit = factor × limit + seconds
+SAFETY_SECONDS = 60.0
+SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run may differ"
+# Work rates of a deterministic run, measured on the benchmark machine (2 cores, see
+# benchmarks/README.md). HiGHS has no limit on a MIP's total simplex iterations, so a MIP's
+# budget becomes a node limit, while its work is counted by simplex iterations (2,500–4,500 per
+# second on the county models). Nodes cost 0.08 s (small start models) to 2 s (WV's flow model)
+# each; the node rate is set for the large models, so small ones end early. Python search loops
+# count unit visits (one unit looked at by a move, a split, a knapsack or a search step).
+NODES_PER_SECOND = 3.0
+ITERATIONS_PER_SECOND = 4.0e3
+VISITS_PER_SECOND = 2.0e5
+
+
+class Clock:
+    """``now()`` is wall time, or the work seconds spent so far when deterministic."""
+
+    def __init__(self, deterministic: bool = False, time_limit: float = 0.0):
+        self.deterministic = deterministic
+        self.work = 0.0
+        self.safety = time.monotonic() + SAFETY_FACTOR * time_limit + SAFETY_SECONDS
+        self.safety_hit = False
+
+    def now(self) -> float:
+        return self.work if self.deterministic else time.monotonic()
+
+    def spend(self, seconds: float) -> None:
+        if self.deterministic:
+            self.work += seconds
+
+    def wall_left(self) -> float:
+        """Wall seconds a deterministic run may still use (its safety limit)."""
+        return max(self.safety - time.monotonic(), 0.0)
+
+
+_WALL = Clock()
+_current: contextvars.ContextVar[Clock] = contextvars.ContextVar("clock", default=_WALL)
+
+
+def current() -> Clock:
+    return _current.get()
+
+
+def now() -> float:
+    """Seconds on the current run's clock (compare with deadlines taken from ``now``)."""
+    return _current.get().now()
+
+
+def spend(seconds: float) -> None:
+    """Count ``seconds`` of nominal work (deterministic runs; a no-op on the wall clock)."""
+    _current.get().spend(seconds)
+
+
+def visits(count: float) -> None:
+    """Count ``count`` unit visits of a search loop."""
+    _current.get().spend(count / VISITS_PER_SECOND)
+
+
+def deterministic() -> bool:
+    return _current.get().deterministic
+
+
+@contextmanager
+def running(clock: Clock) -> Iterator[Clock]:
+    """Make ``clock`` the current run's clock inside the block."""
+    token = _current.set(clock)
+    try:
+        yield clock
+    finally:
+        _current.reset(token)
