@@ -432,6 +432,7 @@ def test_deterministic_runs_repeat_on_a_slower_machine(monkeypatch, engine, side
         (second.status, second.objective, second.bound)
     assert independent_violations(problem, first.assignment) == []
     assert clock.SAFETY_NOTE not in first.stats["notes"]
+    assert first.stats["work_seconds"] == second.stats["work_seconds"] > 0
 
 
 def test_deterministic_run_says_when_its_safety_limit_cut_it(monkeypatch):

@@ -4,8 +4,8 @@ A deterministic run (``SolveOptions.deterministic``) must give the same plan for
 and seed on any machine and under any load, so its phases are budgeted in *work seconds*
 instead of wall seconds: every search step adds a fixed nominal cost (``spend``; the rates
 below were set on the benchmark machine so that a work second is roughly a wall second there),
-HiGHS gets a node limit (``NODES_PER_SECOND``) instead of a time limit, and no phase runs in a
-second thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the limit +
+HiGHS gets a node limit (``node_limit``) instead of a time limit, and no phase runs in a second
+thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the limit +
 ``SAFETY_SECONDS``); a run that reaches it says so, since a re-run may differ.
 
 Solvers read the clock of the run they belong to (``now``/``spend``); ``running`` installs it.
@@ -25,10 +25,11 @@ SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run m
 # Work rates of a deterministic run, measured on the benchmark machine (2 cores, see
 # benchmarks/README.md). HiGHS has no limit on a MIP's total simplex iterations, so a MIP's
 # budget becomes a node limit, while its work is counted by simplex iterations (2,500–4,500 per
-# second on the county models). Nodes cost 0.08 s (small start models) to 2 s (WV's flow model)
-# each; the node rate is set for the large models, so small ones end early. Python search loops
-# count unit visits (one unit looked at by a move, a split, a knapsack or a search step).
-NODES_PER_SECOND = 3.0
+# second on the county models). Its nodes per second fall with the square of the model's size
+# s = variables + rows: NM (s = 640) 196, ME (2,190) 18.6, WV's flow model (≈ 15,000) 0.55,
+# i.e. NODE_RATE / s² with NODE_RATE ≈ 1e8. Python search loops count unit visits (one unit
+# looked at by a move, a split, a knapsack or a search step).
+NODE_RATE = 1.0e8
 ITERATIONS_PER_SECOND = 4.0e3
 VISITS_PER_SECOND = 2.0e5
 
@@ -75,6 +76,11 @@ def spend(seconds: float) -> None:
 def visits(count: float) -> None:
     """Count ``count`` unit visits of a search loop."""
     _current.get().spend(count / VISITS_PER_SECOND)
+
+
+def node_limit(seconds: float, size: int) -> int:
+    """Branch-and-bound nodes for ``seconds`` of a MIP with ``size`` variables + rows."""
+    return max(1, int(seconds * NODE_RATE / max(size, 1) ** 2))
 
 
 def deterministic() -> bool:

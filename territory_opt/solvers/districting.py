@@ -600,6 +600,8 @@ def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solut
     Deterministic runs (``options.deterministic``) are budgeted in work seconds (``clock``)."""
     with clock.running(clock.Clock(options.deterministic, options.time_limit)) as run:
         solution = _solve_districting(problem, options)
+    if run.deterministic:
+        solution.stats["work_seconds"] = round(run.work, 3)
     if run.safety_hit:
         solution.stats.setdefault("notes", []).append(clock.SAFETY_NOTE)
     return solution

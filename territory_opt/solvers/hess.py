@@ -398,7 +398,7 @@ class _Model:
             var.integer = False
         try:
             result = mathopt.solve(self.model, mathopt.SolverType.HIGHS,
-                                   params=highs_parameters(seconds, lp=True))
+                                   params=highs_parameters(seconds))
         except (AttributeError, RuntimeError):  # a failed LP only means no fixing
             result = None
         else:
@@ -436,16 +436,18 @@ class _Model:
         return column_of
 
 
-def highs_parameters(seconds: float, lp: bool = False,
+def highs_parameters(seconds: float, model: mathopt.Model | None = None,
                      relative_gap: float | None = None) -> mathopt.SolveParameters:
     """HiGHS parameters for a budget of ``seconds`` on the run's clock: a time limit, or in a
-    deterministic run a node limit (an LP runs to the end) under the wall-clock safety limit."""
+    deterministic run a node limit for the MIP ``model`` (an LP, ``model`` None, runs to the
+    end) under the wall-clock safety limit."""
     params = mathopt.SolveParameters(enable_output=False, relative_gap_tolerance=relative_gap)
     run = clock.current()
     if run.deterministic:
         params.time_limit = timedelta(seconds=run.wall_left())
-        if not lp:
-            params.node_limit = max(1, int(clock.NODES_PER_SECOND * seconds))
+        if model is not None:
+            params.node_limit = clock.node_limit(
+                seconds, model.get_num_variables() + model.get_num_linear_constraints())
     else:
         params.time_limit = timedelta(seconds=max(seconds, 0.05))
     return params
@@ -505,7 +507,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if remaining <= 0.05:
             break
         # HiGHS can overrun its limit in the root phase (KS, 11k binaries: 5 s over 45 s)
-        params = highs_parameters(0.9 * remaining, relative_gap=relative_gap)
+        params = highs_parameters(0.9 * remaining, model.model, relative_gap)
         cutoff = best_obj if model.cutoff_safe else None
         if cutoff is not None:
             params.highs.double_options["objective_bound"] = cutoff
