@@ -120,8 +120,11 @@ def test_unknown_key_exits_2(valid_scenario, tmp_path, capsys):
     assert "tolerence" in capsys.readouterr().err
 
 
-def test_deterministic_runs_are_identical(valid_scenario, tmp_path):
-    scenario = derived(tmp_path, valid_scenario, "det", "[alignment]\ndeterministic = true\nseed = 4\n")
+@pytest.mark.parametrize("alignment", [
+    "", 'level = "unit"\ncenters = "free"\ncontiguous = true\ncompactness = "inertia"\n'])
+def test_deterministic_runs_are_identical(valid_scenario, tmp_path, alignment):
+    scenario = derived(tmp_path, valid_scenario, "det",
+                       f"[alignment]\n{alignment}deterministic = true\nseed = 4\n")
     first = run_scenario(load_scenario(scenario)).assignments
     second = run_scenario(load_scenario(scenario)).assignments
     pd.testing.assert_frame_equal(first, second)

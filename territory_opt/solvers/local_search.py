@@ -477,8 +477,8 @@ def balance(plan: Plan, deadline: float, rng: np.random.Generator) -> float:
         if not len(bad):
             return 0.0
         # a round looks at up to 50 bad territories' boundaries, swaps and chains (measured:
-        # about 11 unit visits per unit of each)
-        clock.visits(plan.k + 11 * min(len(bad), 50) * plan.n / plan.k)
+        # about 2,000 unit visits plus 12 per unit of each)
+        clock.visits(2000 + 12 * min(len(bad), 50) * plan.n / plan.k)
         improved = False
         for t in bad[np.argsort(-viol[bad])][:50]:
             move = _best_balance_move(plan, int(t))

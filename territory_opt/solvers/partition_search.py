@@ -28,6 +28,7 @@ from territory_opt.solvers import clock
 from territory_opt.solvers.contiguity import Graph, territory_counts
 
 CHECK_EVERY = 2_000   # stack pops between deadline checks
+POP_VISITS = 2.5      # deterministic runs: unit visits per pop (measured: 83,000 pops/s on CO)
 
 
 @dataclass
@@ -146,7 +147,7 @@ class _Search:
         while stack:
             self.pops += 1
             if self.pops % CHECK_EVERY == 0:
-                clock.visits(CHECK_EVERY)
+                clock.visits(POP_VISITS * CHECK_EVERY)
                 if clock.now() > self.deadline:
                     raise _Deadline
             taken, load, frontier, excluded = stack.pop()
