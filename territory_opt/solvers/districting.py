@@ -387,7 +387,7 @@ def _fix_by_lagrangian(inst: ExactInstance, cutoff: float, seconds: float,
                                inst.lower[0, hard], inst.upper[0, hard], inst.k, inst.allowed,
                                cutoff, True, seconds)
     if fixing is None:
-        notes.append(f"Lagrangian fixing skipped: the Hess LP did not solve in {seconds:.1f} s")
+        notes.append(f"Lagrangian fixing skipped: the Hess LP did not fit in {seconds:.1f} s")
         return inst
     notes.append(f"Lagrangian fixing (bound {fixing.bound:.10g}, cutoff {cutoff:.10g}) removed "
                  f"{fixing.removed} of {int(inst.allowed.sum())} unit–centre pairs")
