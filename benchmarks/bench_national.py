@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=540.0)
     parser.add_argument("--k", type=int, default=300)
     parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--deterministic", action="store_true",
+                        help="budget in work seconds (same plan on every run)")
     args = parser.parse_args()
     data = np.load(DATA)
     latlon, weights, edges = data["latlon"], data["weights"], data["edges"]
@@ -65,7 +67,7 @@ def main() -> None:
         notes=[f"{len(ferries)} ferry edges join detached parts: {ferries}"])
     start = time.monotonic()
     solution = solve_districting(problem, SolveOptions(
-        time_limit=args.time_limit, engine="local",
+        time_limit=args.time_limit, engine="local", deterministic=args.deterministic,
         progress=lambda p: print(f"  {p['seconds']:7.1f} s {p.get('stage', '')} "
                                  f"objective {p['objective']:.6g}", flush=True)))
     seconds = time.monotonic() - start
@@ -75,6 +77,7 @@ def main() -> None:
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     print(f"n={n} k={k} status={solution.status} objective={solution.objective:.6g} "
           f"bound={solution.bound:.6g} gap={solution.gap:.2%} seconds={seconds:.1f} "
+          f"work_seconds={solution.stats.get('work_seconds')} "
           f"peak_rss={rss_gb:.2f} GB violations={len(violations)} "
           f"load deviation min/max={spread.min(axis=0)}/{spread.max(axis=0)}")
     print(solution.log)
