@@ -2,13 +2,13 @@
 
 A deterministic run (``SolveOptions.deterministic``) must give the same plan for the same inputs
 and seed on any machine and under any load, so its phases are budgeted in *work seconds*
-instead of wall seconds: every search step adds a fixed nominal cost (``spend``; the rates
+instead of wall seconds: every search step adds a fixed nominal cost (``visits``; the rates
 below were set on the benchmark machine so that a work second is roughly a wall second there),
 HiGHS gets a node limit (``node_limit``) instead of a time limit, and no phase runs in a second
 thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the limit +
 ``SAFETY_SECONDS``); a run that reaches it says so, since a re-run may differ.
 
-Solvers read the clock of the run they belong to (``now``/``spend``); ``running`` installs it.
+Solvers read the clock of the run they belong to (``now``, ``visits``); ``running`` installs it.
 Wall-clock runs need nothing: the default clock is the wall clock.
 """
 
@@ -26,9 +26,9 @@ SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run m
 # benchmarks/README.md). HiGHS has no limit on a MIP's total simplex iterations, so a MIP's
 # budget becomes a node limit, while its work is counted by simplex iterations (2,500–4,500 per
 # second on the county models). Its nodes per second fall with the square of the model's size
-# s = variables + rows: NM (s = 640) 196, ME (2,190) 18.6, WV's flow model (≈ 15,000) 0.55,
-# i.e. NODE_RATE / s² with NODE_RATE ≈ 1e8. Python search loops count unit visits (one unit
-# looked at by a move, a split, a knapsack or a search step).
+# s = variables + rows: NM (s = 640) 196, ME (2,190) 18.6, WV's flow model (13,080) 0.57, OK's
+# (14,709) 0.47, i.e. NODE_RATE / s² with NODE_RATE ≈ 1e8. Python search loops count unit visits
+# (one unit looked at by a move, a split, a knapsack or a search step).
 NODE_RATE = 1.0e8
 ITERATIONS_PER_SECOND = 4.0e3
 VISITS_PER_SECOND = 2.0e5
@@ -66,11 +66,6 @@ def current() -> Clock:
 def now() -> float:
     """Seconds on the current run's clock (compare with deadlines taken from ``now``)."""
     return _current.get().now()
-
-
-def spend(seconds: float) -> None:
-    """Count ``seconds`` of nominal work (deterministic runs; a no-op on the wall clock)."""
-    _current.get().spend(seconds)
 
 
 def visits(count: float) -> None:
