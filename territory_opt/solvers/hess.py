@@ -475,6 +475,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     reduced-cost fixing, and each round's hint and HiGHS ``objective_bound`` (nodes that cannot
     beat it are pruned; an objective row instead would make the hint infeasible and send HiGHS
     into its primal heuristics). Without a plan, the previous round's plan is the hint.
+    ``time_limit`` is in seconds of the run's clock (work seconds when deterministic).
     """
     start, wall_start = clock.now(), time.monotonic()
     model = _Model(inst, contiguous)
