@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -442,3 +444,21 @@ def test_deterministic_run_says_when_its_safety_limit_cut_it(monkeypatch):
     solution = solve_districting(problem, SolveOptions(time_limit=3, deterministic=True))
     assert clock.SAFETY_NOTE in solution.stats["notes"]
     assert independent_violations(problem, solution.assignment) == []
+
+
+@pytest.mark.parametrize("engine, side, k, tolerance", [("auto", 14, 6, 0.02),
+                                                        ("local", 30, 10, 0.03)])
+def test_ctrl_c_returns_the_best_plan_so_far(engine, side, k, tolerance):
+    """A real SIGINT 2 s into a 60 s run: the search stops and returns a valid plan."""
+    problem = grid_problem(side, k, tolerance, seed=5)
+    timer = threading.Timer(2.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        solution = solve_districting(problem, SolveOptions(time_limit=60, engine=engine))
+    finally:
+        timer.cancel()
+    assert solution.status == "FEASIBLE"
+    assert any("interrupted (Ctrl-C)" in note for note in solution.stats["notes"])
+    assert independent_violations(problem, solution.assignment) == []
+    assert 0 <= solution.bound <= solution.objective
+    assert solution.solve_seconds < 30  # stopped early, not at the limit

@@ -10,11 +10,18 @@ thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the
 
 Solvers read the clock of the run they belong to (``now``, ``visits``); ``running`` installs it.
 Wall-clock runs need nothing: the default clock is the wall clock.
+
+Ctrl-C (``stopping_on_interrupt``) moves the run's clock to +∞: every phase stops at its next
+check of the clock and the run returns its best plan so far. A HiGHS call under way still ends
+at its own limit (HiGHS through MathOpt ignores interrupters). A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,8 +49,11 @@ class Clock:
         self.work = 0.0
         self.safety = time.monotonic() + SAFETY_FACTOR * time_limit + SAFETY_SECONDS
         self.safety_hit = False
+        self.interrupted = False
 
     def now(self) -> float:
+        if self.interrupted:
+            return math.inf
         return self.work if self.deterministic else time.monotonic()
 
     def spend(self, seconds: float) -> None:
@@ -90,3 +100,23 @@ def running(clock: Clock) -> Iterator[Clock]:
         yield clock
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def stopping_on_interrupt(clock: Clock) -> Iterator[Clock]:
+    """Inside the block, Ctrl-C (SIGINT) sets ``clock.interrupted`` instead of raising
+    KeyboardInterrupt; a second one raises it. Main thread only (elsewhere it does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield clock
+        return
+
+    def interrupt(signum, frame) -> None:
+        if clock.interrupted:
+            raise KeyboardInterrupt
+        clock.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield clock
+    finally:
+        signal.signal(signal.SIGINT, previous)

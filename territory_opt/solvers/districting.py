@@ -30,6 +30,9 @@ Deterministic runs (``SolveOptions.deterministic``) count work instead of wall t
 (``clock.py``): search steps at nominal rates, HiGHS node limits, and the recombination walks
 before the MIP instead of beside it, so the same inputs and seed give the same plan anywhere.
 
+Ctrl-C stops the run's clock (``clock.stopping_on_interrupt``): every phase ends at its next
+check and the best plan so far is returned, with a note.
+
 Islands (units without neighbours) are never bridged: under contiguity an island must be a whole
 territory by itself (its own centre); the overt checks say so when its weight does not fit.
 """
@@ -230,7 +233,7 @@ def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: fl
     """Exhaustive search for contiguous territories sharing their bounds, when the quick plans
     found none: a plan (territory per unit), or None when the search ran out of ``seconds``
     or does not apply. Raises InfeasibleError, with the reason, when it proves none exists."""
-    if seconds <= 0 or not (problem.contiguous and inst.shared_bounds):
+    if not (seconds > 0 and problem.contiguous and inst.shared_bounds):
         return None
     hard = ~inst.soft
     found = search_partition(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
@@ -599,9 +602,19 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
 
 def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solution:
     """Solve a unit-level design problem; raises InfeasibleError / NoSolutionError / InputError.
-    Deterministic runs (``options.deterministic``) are budgeted in work seconds (``clock``)."""
-    with clock.running(clock.Clock(options.deterministic, options.time_limit)) as run:
-        solution = _solve_districting(problem, options)
+    Deterministic runs (``options.deterministic``) are budgeted in work seconds (``clock``).
+    Ctrl-C ends the search and returns the best plan found so far (a second one aborts)."""
+    run = clock.Clock(options.deterministic, options.time_limit)
+    with clock.running(run), clock.stopping_on_interrupt(run):
+        try:
+            solution = _solve_districting(problem, options)
+        except NoSolutionError:
+            if run.interrupted:
+                raise NoSolutionError("interrupted (Ctrl-C) before any plan was found") from None
+            raise
+    if run.interrupted:
+        solution.stats.setdefault("notes", []).append(
+            "interrupted (Ctrl-C): the best plan found so far, with the bound known then")
     if run.deterministic:
         solution.stats["work_seconds"] = round(run.work, 3)
     if run.safety_hit:

@@ -172,7 +172,9 @@ def lagrangian_fixing(graph: Graph, cost: np.ndarray, weights: np.ndarray, lower
 def _lp_seconds(seconds: float) -> float:
     """The LP's time limit: ``seconds``, or to the end (up to the safety limit) when the run
     is deterministic, so that whether it solves does not depend on the machine."""
-    return clock.current().wall_left() if clock.deterministic() else max(seconds, 0.05)
+    if clock.deterministic():
+        return clock.current().wall_left()
+    return max(0.05, seconds)  # 0.05 first: NaN (the clock stopped by Ctrl-C) gives 0.05
 
 
 def _path_costs(graph: Graph, weight: np.ndarray, inside: np.ndarray,

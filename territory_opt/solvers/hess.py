@@ -449,7 +449,7 @@ def highs_parameters(seconds: float, model: mathopt.Model | None = None,
             params.node_limit = clock.node_limit(
                 seconds, model.get_num_variables() + model.get_num_linear_constraints())
     else:
-        params.time_limit = timedelta(seconds=max(seconds, 0.05))
+        params.time_limit = timedelta(seconds=max(0.05, seconds))
     return params
 
 
@@ -496,7 +496,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         status = "FEASIBLE"
     while True:
         remaining = time_limit - (clock.now() - start)
-        if remaining <= 0.05:
+        if not remaining > 0.05:  # also NaN: the clock stopped at +inf (Ctrl-C)
             break
         if best_obj is not None:
             fixed, lp = model.reduced_cost_fixing(best_obj, 0.5 * remaining)
@@ -505,7 +505,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             log.append(f"round {rounds + 1}: incumbent {best_obj:.10g}, LP {lp}, "
                        f"reduced-cost fixing removed {fixed} pairs")
         remaining = time_limit - (clock.now() - start)
-        if remaining <= 0.05:
+        if not remaining > 0.05:  # also NaN: the clock stopped at +inf (Ctrl-C)
             break
         # HiGHS can overrun its limit in the root phase (KS, 11k binaries: 5 s over 45 s)
         params = highs_parameters(0.9 * remaining, model.model, relative_gap)

@@ -531,7 +531,7 @@ def improve(plan: Plan, deadline: float) -> int:
         order = np.argsort(deltas)
         made = 0
         for e in order:
-            if deltas[e] >= -1e-9 or clock.now() > deadline:
+            if deltas[e] >= -1e-9 or clock.now() >= deadline:
                 break
             i, b = edges[e]
             a = plan.label[i]
@@ -632,7 +632,7 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
     best = -np.inf
     theta = 1.0
     for _ in range(iterations):
-        if clock.now() > deadline:
+        if clock.now() >= deadline:
             break
         clock.visits(len(pi) / 75)  # vectorised: about 75 pairs per unit visit
         rr = pc - lam[pi]
@@ -694,6 +694,8 @@ def quick_plan(problem: AlignmentProblem, graph: Graph, lower: np.ndarray, upper
                seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
     """Construct, balance and compact within ``seconds``; (labels, centres) or None if the plan
     could not be balanced. Used as a start plan by the exact solver."""
+    if not seconds > 0:  # also NaN: the clock stopped at +inf (Ctrl-C)
+        return None
     deadline = clock.now() + seconds
     rng = np.random.default_rng(seed)
     while True:  # fresh random trees until a start balances or time runs out
@@ -742,48 +744,40 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
             options.progress({"objective": plan.objective(), "bound": bound,
                               "seconds": time.monotonic() - wall_start, "stage": stage})
 
-    best_label, best_centre, best_obj = None, None, np.inf
-    try:
-        budget = options.time_limit
-        while True:  # fresh random trees until a start balances or half the time is used
-            construct(plan, rng)
-            report("constructed")
-            attempt_end = min(start + 0.5 * budget, clock.now() + 0.2 * budget)
-            violation = balance(plan, attempt_end, rng)
-            report("balanced")
-            if plan.acceptable() or clock.now() >= start + 0.5 * budget:
+    budget = options.time_limit
+    while True:  # fresh random trees until a start balances or half the time is used
+        construct(plan, rng)
+        report("constructed")
+        attempt_end = min(start + 0.5 * budget, clock.now() + 0.2 * budget)
+        violation = balance(plan, attempt_end, rng)
+        report("balanced")
+        if plan.acceptable() or clock.now() >= start + 0.5 * budget:
+            break
+        plan = Plan(problem, graph, lower, upper, problem.contiguous)
+    if not plan.acceptable():
+        raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
+                              f"(remaining bound violation {violation:.3g})")
+    for _ in range(20):
+        moved = improve(plan, start + 0.6 * budget)
+        if not recentre(plan, range(plan.k)) and not moved:
+            break
+        balance(plan, start + 0.6 * budget, rng)
+    best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
+                                         plan.objective())
+    report("compacted")
+    sweeps = 0
+    while clock.now() < start + 0.85 * budget:
+        for t in rng.permutation(plan.k):
+            if clock.now() >= start + 0.85 * budget:
                 break
-            plan = Plan(problem, graph, lower, upper, problem.contiguous)
-        if not plan.acceptable():
-            raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
-                                  f"(remaining bound violation {violation:.3g})")
-        for _ in range(20):
-            moved = improve(plan, start + 0.6 * budget)
-            if not recentre(plan, range(plan.k)) and not moved:
-                break
-            balance(plan, start + 0.6 * budget, rng)
-        best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
-                                             plan.objective())
-        report("compacted")
-        sweeps = 0
-        while clock.now() < start + 0.85 * budget:
-            for t in rng.permutation(plan.k):
-                if clock.now() > start + 0.85 * budget:
-                    break
-                lns_step(plan, int(t), rng,
-                         seconds=min(5.0, start + 0.85 * budget - clock.now()))
-            improve(plan, start + 0.85 * budget)
-            if plan.acceptable() and plan.objective() < best_obj:
-                best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
-                                                     plan.objective())
-            sweeps += 1
-            report(f"LNS sweep {sweeps}")
-    except KeyboardInterrupt:
-        notes.append("interrupted: returning the best balanced plan found")
-        if best_label is None:
-            raise
-    if best_label is None:
-        raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s")
+            lns_step(plan, int(t), rng,
+                     seconds=min(5.0, start + 0.85 * budget - clock.now()))
+        improve(plan, start + 0.85 * budget)
+        if plan.acceptable() and plan.objective() < best_obj:
+            best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
+                                                 plan.objective())
+        sweeps += 1
+        report(f"LNS sweep {sweeps}")
     plan_best = Plan(problem, graph, lower, upper, problem.contiguous)
     for i, t in enumerate(best_label):
         plan_best.assign(i, int(t))

@@ -148,7 +148,7 @@ class _Search:
             self.pops += 1
             if self.pops % CHECK_EVERY == 0:
                 clock.visits(POP_VISITS * CHECK_EVERY)
-                if clock.now() > self.deadline:
+                if clock.now() >= self.deadline:
                     raise _Deadline
             taken, load, frontier, excluded = stack.pop()
             if self.fits(load):
