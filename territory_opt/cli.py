@@ -89,6 +89,9 @@ def _summary(name: str, metrics: dict, folder: Path) -> None:
         worst = ", ".join(f"{m} max |dev| {v['max_abs_deviation']:.1%}" for m, v in figures.items()
                           if isinstance(v, dict))
         out.print(f"  {level} ({figures['groups']}{', kept' if figures['kept'] else ''}): {worst}")
+    for note in metrics.get("notes", []):  # the run ended early: say so where it is seen
+        if note.startswith(("interrupted", "the deterministic run hit")):
+            out.print(f"  [yellow]{note}[/]")
     out.print(f"  results: {folder}")
 
 
