@@ -452,11 +452,14 @@ def test_ctrl_c_returns_the_best_plan_so_far(engine, side, k, tolerance):
     """A real SIGINT 2 s into a 60 s run: the search stops and returns a valid plan."""
     problem = grid_problem(side, k, tolerance, seed=5)
     timer = threading.Timer(2.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    outside = signal.signal(signal.SIGINT, lambda signum, frame: None)  # a late signal: no abort
     timer.start()
     try:
         solution = solve_districting(problem, SolveOptions(time_limit=60, engine=engine))
     finally:
         timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGINT, outside)
     assert solution.status == "FEASIBLE"
     assert any("interrupted (Ctrl-C)" in note for note in solution.stats["notes"])
     assert independent_violations(problem, solution.assignment) == []
