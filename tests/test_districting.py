@@ -315,10 +315,14 @@ def test_maine_contiguous_inertia_is_proved_at_the_published_optimum():
 @pytest.mark.parametrize("fips, k, objective, root", [
     ("33", 2, "inertia", "3"), ("41", 5, "inertia", "16"), ("45", 7, "inertia", "8"),
     ("45", 7, "cut_edges", "8")])
-def test_states_infeasible_only_under_contiguity_are_proved_so(fips, k, objective, root):
+def test_states_infeasible_only_under_contiguity_are_proved_so(monkeypatch, fips, k, objective,
+                                                               root):
     # New Hampshire and Oregon: feasible without contiguity, infeasible with it (VBL 2022).
     # South Carolina: Gurobi found no contiguous plan in 3,600 s (VBL 2022); the exhaustive
     # search proves none exists: no territory holding Oconee (unit 8) leaves a splittable rest.
+    # Oregon's search takes 2.6 s alone, more than its 3 s share under a loaded test run, and
+    # the flow model then proves it without naming the unit: give the search 12 s here.
+    monkeypatch.setattr(districting, "PROBE_SHARE", 0.2)
     if objective == "inertia":
         assert solve_districting(problem_from_graph(county(fips), k, contiguous=False),
                                  SolveOptions(time_limit=5)).assignment is not None
