@@ -18,6 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from territory_opt.errors import InfeasibleError, InputError, TerritoryOptError
+from territory_opt.solvers.clock import INTERRUPTED_NOTE, SAFETY_NOTE
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -90,7 +91,7 @@ def _summary(name: str, metrics: dict, folder: Path) -> None:
                           if isinstance(v, dict))
         out.print(f"  {level} ({figures['groups']}{', kept' if figures['kept'] else ''}): {worst}")
     for note in metrics.get("notes", []):  # the run ended early: say so where it is seen
-        if note.startswith(("interrupted", "the deterministic run hit")):
+        if note in (INTERRUPTED_NOTE, SAFETY_NOTE):
             out.print(f"  [yellow]{note}[/]")
     out.print(f"  results: {folder}")
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from alignment_instances import constrained_problem, random_problem
 
-from territory_opt.solvers import SolveOptions, assignment, solve
+from territory_opt.solvers import SolveOptions, assignment, clock, solve
 from territory_opt.solvers.assignment_highs import run_highs
 from territory_opt.solvers.assignment_model import (
     Candidates,
@@ -91,8 +91,8 @@ def test_deterministic_pruned_runs_are_identical_and_within_the_safety_limit():
 
 
 def test_deterministic_run_past_its_safety_limit_says_so(monkeypatch):
-    monkeypatch.setattr(assignment, "SAFETY_FACTOR", 0.0)
-    monkeypatch.setattr(assignment, "SAFETY_SECONDS", 0.0)
+    monkeypatch.setattr(clock, "SAFETY_FACTOR", 0.0)
+    monkeypatch.setattr(clock, "SAFETY_SECONDS", 0.0)
     problem = random_problem(300, 10, seed=5)
     solution = solve(problem, SolveOptions(time_limit=2, engine="cpsat", deterministic=True))
     assert assignment.SAFETY_NOTE in solution.stats["notes"]

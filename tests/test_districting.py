@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -27,7 +26,6 @@ from territory_opt.solvers.districting import (
 )
 from territory_opt.solvers.graph_problem import (
     cut_edge_count,
-    load_unit_graph,
     problem_from_graph,
     score_moi,
 )
@@ -35,14 +33,6 @@ from territory_opt.solvers.hess import ExactInstance
 from territory_opt.solvers.local_search import Plan, lagrangian_bound, quick_plan
 from territory_opt.solvers.recom import perimeter_price, recombine
 from territory_opt.verify import check_plan
-
-COUNTY_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting" / "county_2010"
-needs_counties = pytest.mark.skipif(
-    not COUNTY_DIR.is_dir(), reason=f"county graphs not found at {COUNTY_DIR} (shared/ data)")
-
-
-def county(fips: str) -> nx.Graph:
-    return load_unit_graph(COUNTY_DIR / f"county{fips}.json")
 
 
 def independent_violations(problem: AlignmentProblem, assignment: np.ndarray) -> list[str]:
@@ -96,16 +86,14 @@ def inertia_of(problem: AlignmentProblem, assignment: np.ndarray, centers: np.nd
     return float(np.sum(problem.weights[:, 0] * d**2))
 
 
-@needs_counties
-def test_published_bounds_reproduced_exactly():
-    problem = problem_from_graph(county("40"), 5)
+def test_published_bounds_reproduced_exactly(county_graph):
+    problem = problem_from_graph(county_graph("40"), 5)
     lower, upper = hard_bounds(problem)
     assert (lower.min(), lower.max(), upper.min(), upper.max()) == (746519, 746519, 754021, 754021)
 
 
-@needs_counties
-def test_maine_without_contiguity_matches_published_optimum():
-    graph = county("23")
+def test_maine_without_contiguity_matches_published_optimum(county_graph):
+    graph = county_graph("23")
     problem = problem_from_graph(graph, 2, contiguous=False)
     solution = solve_districting(problem, SolveOptions(time_limit=30))
     assert solution.status == "OPTIMAL"
@@ -118,12 +106,11 @@ def test_maine_without_contiguity_matches_published_optimum():
     assert any("disconnected" in v for v in independent_violations(problem, solution.assignment))
 
 
-@needs_counties
 @pytest.mark.parametrize("contiguous, published", [(False, 8), (True, 16)])
-def test_maine_cut_edges_match_published_optima(contiguous, published):
+def test_maine_cut_edges_match_published_optima(county_graph, contiguous, published):
     # T1 (Validi & Buchanan 2022): the best plan without contiguity is disconnected, so
     # imposing contiguity doubles the cut edges
-    problem = problem_from_graph(county("23"), 2, objective="cut_edges", contiguous=contiguous)
+    problem = problem_from_graph(county_graph("23"), 2, objective="cut_edges", contiguous=contiguous)
     solution = solve_districting(problem, SolveOptions(time_limit=20))
     assert solution.status == "OPTIMAL"
     assert cut_edge_count(problem.edges, solution.assignment) == published
@@ -184,9 +171,8 @@ def test_cut_edges_on_a_grid_match_brute_force(targets, contiguous):
     assert independent_violations(problem, solution.assignment) == []
 
 
-@needs_counties
-def test_new_mexico_contiguous_plan_is_valid_and_bounded():
-    graph = county("35")
+def test_new_mexico_contiguous_plan_is_valid_and_bounded(county_graph):
+    graph = county_graph("35")
     problem = problem_from_graph(graph, 3)
     solution = solve_districting(problem, SolveOptions(time_limit=12))
     assert independent_violations(problem, solution.assignment) == []
@@ -299,10 +285,9 @@ def test_recombination_keeps_plans_connected_balanced_and_never_worse():
     assert sum(price(np.flatnonzero(label == t)) for t in range(3)) == 2 * after
 
 
-@needs_counties
-def test_maine_contiguous_inertia_is_proved_at_the_published_optimum():
+def test_maine_contiguous_inertia_is_proved_at_the_published_optimum(county_graph):
     # VBL 2022: 19093.26 with contiguity, against 10789.07 without
-    graph = county("23")
+    graph = county_graph("23")
     problem = problem_from_graph(graph, 2)
     solution = solve_districting(problem, SolveOptions(time_limit=60))
     assert solution.status == "OPTIMAL" and solution.gap <= 1e-3
@@ -311,12 +296,11 @@ def test_maine_contiguous_inertia_is_proved_at_the_published_optimum():
     assert independent_violations(problem, solution.assignment) == []
 
 
-@needs_counties
 @pytest.mark.parametrize("fips, k, objective, root", [
     ("33", 2, "inertia", "3"), ("41", 5, "inertia", "16"), ("45", 7, "inertia", "8"),
     ("45", 7, "cut_edges", "8")])
-def test_states_infeasible_only_under_contiguity_are_proved_so(monkeypatch, fips, k, objective,
-                                                               root):
+def test_states_infeasible_only_under_contiguity_are_proved_so(county_graph, monkeypatch, fips, k,
+                                                               objective, root):
     # New Hampshire and Oregon: feasible without contiguity, infeasible with it (VBL 2022).
     # South Carolina: Gurobi found no contiguous plan in 3,600 s (VBL 2022); the exhaustive
     # search proves none exists: no territory holding Oconee (unit 8) leaves a splittable rest.
@@ -324,10 +308,10 @@ def test_states_infeasible_only_under_contiguity_are_proved_so(monkeypatch, fips
     # the flow model then proves it without naming the unit: give the search 12 s here.
     monkeypatch.setattr(districting, "PROBE_SHARE", 0.2)
     if objective == "inertia":
-        assert solve_districting(problem_from_graph(county(fips), k, contiguous=False),
+        assert solve_districting(problem_from_graph(county_graph(fips), k, contiguous=False),
                                  SolveOptions(time_limit=5)).assignment is not None
     with pytest.raises(InfeasibleError) as err:
-        solve_districting(problem_from_graph(county(fips), k, objective=objective),
+        solve_districting(problem_from_graph(county_graph(fips), k, objective=objective),
                           SolveOptions(time_limit=60))
     others = "the other territory" if k == 2 else f"the other {k - 1} connected territories"
     assert f"could hold unit {root} leaves units that cannot form {others}" \
@@ -465,7 +449,7 @@ def test_ctrl_c_returns_the_best_plan_so_far(engine, side, k, tolerance):
         timer.join()
         signal.signal(signal.SIGINT, outside)
     assert solution.status == "FEASIBLE"
-    assert any("interrupted (Ctrl-C)" in note for note in solution.stats["notes"])
+    assert clock.INTERRUPTED_NOTE in solution.stats["notes"]
     assert independent_violations(problem, solution.assignment) == []
     assert 0 <= solution.bound <= solution.objective
     assert solution.solve_seconds < 30  # stopped early, not at the limit

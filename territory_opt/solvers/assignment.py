@@ -24,7 +24,7 @@ Infeasible with pruned candidates is retried with every allowed pair before it i
 Time: the dual phase may use ``SMOOTH_SHARE`` of the limit, the LP phase up to ``LP_SHARE``,
 repair and improvement up to ``REPAIR_SHARE``; a plan found before the limit is returned as
 FEASIBLE with its gap. Deterministic runs budget by iterations and CP-SAT deterministic time
-instead, under a wall-clock safety limit (``SAFETY_FACTOR`` × the limit + ``SAFETY_SECONDS``);
+instead, under a wall-clock safety limit (``clock.safety_deadline``: 4 × the limit + 60 s);
 a run that hits it says so in ``stats["notes"]``.
 """
 
@@ -53,7 +53,7 @@ from territory_opt.solvers.assignment_model import (
     smoothed_dual,
 )
 from territory_opt.solvers.base import Solution, SolveOptions
-from territory_opt.solvers.clock import SAFETY_FACTOR, SAFETY_NOTE, SAFETY_SECONDS
+from territory_opt.solvers.clock import SAFETY_NOTE, safety_deadline
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
 
 PRICING_ROUNDS = 4  # LP re-solves to tighten the bound once the LP needs no slack
@@ -80,7 +80,7 @@ class _Clock:
 
     @property
     def safety(self) -> float:
-        return self.started + SAFETY_FACTOR * self.options.time_limit + SAFETY_SECONDS
+        return safety_deadline(self.started, self.options.time_limit)
 
     def left(self, deadline: float) -> float:
         return deadline - time.monotonic()

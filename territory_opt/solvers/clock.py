@@ -29,6 +29,7 @@ from contextlib import contextmanager
 SAFETY_FACTOR = 4.0      # deterministic runs: wall-clock safety limit = factor × limit + seconds
 SAFETY_SECONDS = 60.0
 SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run may differ"
+INTERRUPTED_NOTE = "interrupted (Ctrl-C): the best plan found so far, with the bound known then"
 # Work rates of a deterministic run, measured on the benchmark machine (2 cores, see
 # benchmarks/README.md). HiGHS has no limit on a MIP's total simplex iterations, so a MIP's
 # budget becomes a node limit, while its work is counted by simplex iterations (2,500–4,500 per
@@ -41,13 +42,18 @@ ITERATIONS_PER_SECOND = 4.0e3
 VISITS_PER_SECOND = 2.0e5
 
 
+def safety_deadline(started: float, time_limit: float) -> float:
+    """Wall-clock (time.monotonic) end of a deterministic run started at ``started``."""
+    return started + SAFETY_FACTOR * time_limit + SAFETY_SECONDS
+
+
 class Clock:
     """``now()`` is wall time, or the work seconds spent so far when deterministic."""
 
     def __init__(self, deterministic: bool = False, time_limit: float = 0.0):
         self.deterministic = deterministic
         self.work = 0.0
-        self.safety = time.monotonic() + SAFETY_FACTOR * time_limit + SAFETY_SECONDS
+        self.safety = safety_deadline(time.monotonic(), time_limit)
         self.safety_hit = False
         self.interrupted = False
 

@@ -11,9 +11,10 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   recombination short bursts for cut edges), Lagrangian reduced-cost fixing with
   contiguity-aware path costs (contiguous free centres), LP reduced-cost fixing, the
   incumbent as HiGHS's objective bound, and contiguity by Shirabe flow rows (up to
-  ``ROOT_FLOW_MAX_ARCS`` flow arcs) or else an LCUT cut loop. For contiguous free centres, recombination short bursts priced by
-  each territory's best-centre cost run in a second thread while HiGHS solves, restarting from
-  fresh quick plans when a walk stalls (the better plan is kept).
+  ``ROOT_FLOW_MAX_ARCS`` flow arcs) or else an LCUT cut loop. For contiguous free centres,
+  recombination short bursts priced by each territory's best-centre cost run in a second
+  thread while HiGHS solves, restarting from fresh quick plans when a walk stalls (the better
+  plan is kept).
   Under contiguity, when the quick plan finds nothing, an exhaustive search over connected
   territories (``partition_search.py``; it proves SC infeasible in a second) and then the flow
   model without objective look for any plan first, or prove that none exists.
@@ -613,8 +614,7 @@ def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solut
                 raise NoSolutionError("interrupted (Ctrl-C) before any plan was found") from None
             raise
     if run.interrupted:
-        solution.stats.setdefault("notes", []).append(
-            "interrupted (Ctrl-C): the best plan found so far, with the bound known then")
+        solution.stats.setdefault("notes", []).append(clock.INTERRUPTED_NOTE)
     if run.deterministic:
         solution.stats["work_seconds"] = round(run.work, 3)
     if run.safety_hit:
