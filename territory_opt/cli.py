@@ -375,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command.main(args=argv, prog_name="territory-opt", standalone_mode=True)
     except SystemExit as done:
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if code == 130:  # click's code for KeyboardInterrupt: a second Ctrl-C during a solve
+            console.print("aborted (Ctrl-C)")
+        return code
     except InputError as error:
         _print_issues(error)
         return error.exit_code

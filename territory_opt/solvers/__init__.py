@@ -4,20 +4,22 @@ Problems with balanced hierarchy levels go to ``hierarchy.solve_top_down``, whic
 dispatcher once per level and block. Unit-level design (contiguity, free centres, or cut-edge compactness) goes to
 ``districting.solve_districting``; everything else to the fixed-centre assignment model
 (``assignment.solve_assignment``: HiGHS via MathOpt or CP-SAT).
-Raises InfeasibleError (with plain-words reasons) or NoSolutionError.
+Raises InfeasibleError (with plain-words reasons) or NoSolutionError. Ctrl-C ends the search
+and returns the best plan so far (``solvers.clock``).
 """
 
 from __future__ import annotations
 
 from territory_opt.problem import AlignmentProblem
-from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.solvers.base import Solution, SolveOptions, stops_on_ctrl_c
 
 __all__ = ["Solution", "SolveOptions", "solve"]
 
 
-def solve(problem: AlignmentProblem, options: SolveOptions | None = None) -> Solution:
-    """Solve an alignment problem with the engine its shape calls for."""
-    options = options or SolveOptions()
+@stops_on_ctrl_c
+def solve(problem: AlignmentProblem, options: SolveOptions) -> Solution:
+    """Solve an alignment problem with the engine its shape calls for; Ctrl-C returns the best
+    plan so far (``base.stops_on_ctrl_c``)."""
     if problem.levels:
         from territory_opt.solvers.hierarchy import solve_top_down
 

@@ -52,8 +52,8 @@ from territory_opt.solvers.assignment_model import (
     select_candidates,
     smoothed_dual,
 )
-from territory_opt.solvers.base import Solution, SolveOptions
-from territory_opt.solvers.clock import SAFETY_NOTE, safety_deadline
+from territory_opt.solvers.base import Solution, SolveOptions, stops_on_ctrl_c
+from territory_opt.solvers.clock import SAFETY_NOTE, interrupted, safety_deadline
 from territory_opt.solvers.warm_start import greedy_start, improve, repair, violation
 
 PRICING_ROUNDS = 4  # LP re-solves to tighten the bound once the LP needs no slack
@@ -83,7 +83,8 @@ class _Clock:
         return safety_deadline(self.started, self.options.time_limit)
 
     def left(self, deadline: float) -> float:
-        return deadline - time.monotonic()
+        """Seconds to ``deadline``; −∞ after Ctrl-C."""
+        return -np.inf if interrupted() else deadline - time.monotonic()
 
     def seconds(self) -> float:
         return time.monotonic() - self.started
@@ -175,7 +176,7 @@ def _lp_phase(problem: AlignmentProblem, cand: Candidates, options: SolveOptions
         cand = scan.cand
         took = time.monotonic() - began
         if not needs_slack and (solves > PRICING_ROUNDS or (
-                not options.deterministic and time.monotonic() + 1.5 * took > deadline)):
+                not options.deterministic and clock.left(deadline) < 1.5 * took)):
             break
         if clock.past_safety():
             break
@@ -236,6 +237,7 @@ def _infeasible(problem: AlignmentProblem, clock: _Clock) -> InfeasibleError:
         problem, time_limit=max(clock.left(clock.at(1.0)), 5.0)))
 
 
+@stops_on_ctrl_c
 def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Solution:
     """Solve the fixed-centre assignment model (see the module docstring)."""
     clock = _Clock(time.monotonic(), options)
@@ -282,7 +284,7 @@ def solve_assignment(problem: AlignmentProblem, options: SolveOptions) -> Soluti
     result = EngineResult("UNKNOWN", None, None)
     warm_seconds = clock.seconds() - lp_seconds
     engine_cand = _with_plan(phase.cand, start)
-    if engine != "local" and not clock.past_safety():
+    if engine != "local" and not clock.past_safety() and not interrupted():
         result = _engine_run(engine, problem, engine_cand, start, options, clock, report)
         if result.status == "INFEASIBLE" and not engine_cand.complete:
             _check_complete_fits(problem, per_item)

@@ -24,6 +24,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import clock
 from territory_opt.solvers.assignment_highs import EngineResult
 from territory_opt.solvers.assignment_model import Candidates, pair_costs
 
@@ -193,6 +194,8 @@ def configure(solver: cp_model.CpSolver, *, time_limit: float, seed: int, determ
     params.relative_gap_limit = relative_gap
     params.log_search_progress = True
     params.log_to_stdout = False
+    params.catch_sigint_signal = False  # Ctrl-C is ours (clock.wait_for); CP-SAT's handler
+    # would leave SIGINT at its default afterwards, killing the process on the next Ctrl-C
     if deterministic:
         params.interleave_search = True
         params.max_deterministic_time = max(time_limit, 0.01)
@@ -223,7 +226,7 @@ def run_cpsat(problem: AlignmentProblem, cand: Candidates, *, time_limit: float,
     solver.log_callback = lines.append
     callback = _Progress(progress, built.cost_scale, started if started is not None
                          else time.monotonic()) if progress else None
-    status = solver.solve(built.model, callback)
+    status = clock.wait_for(lambda: solver.solve(built.model, callback), stop=solver.stop_search)
     name = {cp_model.OPTIMAL: "OPTIMAL", cp_model.FEASIBLE: "FEASIBLE",
             cp_model.INFEASIBLE: "INFEASIBLE"}.get(status, "UNKNOWN")
     log = "\n".join(lines)

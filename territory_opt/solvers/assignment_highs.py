@@ -22,6 +22,7 @@ from ortools.math_opt.core.python import solver as mathopt_solver
 from ortools.math_opt.python import mathopt
 
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import clock
 from territory_opt.solvers.assignment_model import Candidates, Multipliers, pair_costs
 
 _FEASIBLE = 2  # SolutionStatusProto.SOLUTION_STATUS_FEASIBLE
@@ -262,11 +263,11 @@ def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, tim
         _initial_basis(model_params, basis, cand, n_rows)
     lines: list[str] = []
     try:
-        raw = mathopt_solver.solve(proto, mathopt.SolverType.HIGHS.value,
-                                   mathopt.StreamableSolverInitArguments().to_proto(),
-                                   params.to_proto(), model_params,
-                                   lines.extend, mathopt.CallbackRegistration().to_proto(),
-                                   None, None)
+        raw = clock.wait_for(lambda: mathopt_solver.solve(
+            proto, mathopt.SolverType.HIGHS.value,
+            mathopt.StreamableSolverInitArguments().to_proto(), params.to_proto(), model_params,
+            lines.extend, mathopt.CallbackRegistration().to_proto(), None, None),
+            limit=time_limit)
     except (RuntimeError, ValueError, AttributeError) as exc:  # real message: __context__
         detail = exc.__context__ or exc
         return EngineResult("UNKNOWN", None, None, log=f"HiGHS failed: {detail}")

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import clock
 
 DEFAULT_CANDIDATES = 12
 REACH_MARGIN = 3.0  # each territory's candidates must be able to reach 3 × its upper bound
@@ -459,7 +460,7 @@ def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
     prices in pairs within WINDOW·τ of their item's best candidate; while pricing adds more
     than ``SETTLED_SHARE`` of the items' worth of pairs, the same τ is maximised again (briefly,
     ``UNSETTLED_ITERATIONS``, while the candidates clearly lack what the duals want).
-    ``deadline`` (time.monotonic) ends the maximisation early; ``report(bound)`` is called
+    ``deadline`` (time.monotonic) or Ctrl-C ends the maximisation early; ``report(bound)`` is called
     after every sweep. Budgeted by iterations only, so it is deterministic without a deadline.
 
     At the end, ``window`` keeps, per item, the candidates within WINDOW·τ of its best: at
@@ -481,7 +482,7 @@ def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
         return -value, -space.gradient(territory_loads, work, moved)
 
     def check(_) -> None:
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and (time.monotonic() > deadline or clock.interrupted()):
             raise StopIteration
 
     for relative in SMOOTH_TEMPERATURES:
@@ -499,7 +500,8 @@ def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
                 best, best_multipliers = scan, multipliers
             if report is not None:
                 report(best.bound)
-            stopped = deadline is not None and time.monotonic() > deadline
+            stopped = deadline is not None and (time.monotonic() > deadline
+                                                or clock.interrupted())
             if scan.cand is None:
                 break
             added = scan.cand.size - cand.size

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from territory_opt.errors import NoSolutionError
+from territory_opt.solvers import clock
 
 STATUSES = ("OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN")
 
@@ -42,3 +46,25 @@ class Solution:
     centers: np.ndarray | None = None   # (k,) chosen centre item per territory (free centres)
     log: str = ""
     stats: dict = field(default_factory=dict)
+
+
+def stops_on_ctrl_c(solve_one: Callable) -> Callable:
+    """Decorate a ``solve(problem, options) -> Solution`` entry point: Ctrl-C during the
+    outermost such call ends the search, and the best plan so far comes back with
+    ``clock.INTERRUPTED_NOTE`` among its notes (``clock.stopping_on_interrupt``)."""
+
+    @functools.wraps(solve_one)
+    def solve(problem, options: SolveOptions | None = None) -> Solution:
+        with clock.stopping_on_interrupt() as outermost:
+            try:
+                solution = solve_one(problem, options or SolveOptions())
+            except NoSolutionError:
+                if outermost and clock.interrupted():
+                    raise NoSolutionError("interrupted (Ctrl-C) before any plan was found") \
+                        from None
+                raise
+            if outermost and clock.interrupted():
+                solution.stats.setdefault("notes", []).append(clock.INTERRUPTED_NOTE)
+        return solution
+
+    return solve

@@ -11,9 +11,11 @@ thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the
 Solvers read the clock of the run they belong to (``now``, ``visits``); ``running`` installs it.
 Wall-clock runs need nothing: the default clock is the wall clock.
 
-Ctrl-C (``stopping_on_interrupt``) moves the run's clock to +∞: every phase stops at its next
-check of the clock and the run returns its best plan so far. A HiGHS call under way still ends
-at its own limit (HiGHS through MathOpt ignores interrupters). A second Ctrl-C stops at once.
+Ctrl-C (``stopping_on_interrupt``, installed once per solve) moves every clock to +∞: each
+phase stops at its next check of the clock and the solve returns its best plan so far. Long
+solver calls run in a worker thread (``wait_for``) so that the main thread sees Ctrl-C at once:
+a CP-SAT search is stopped; a HiGHS call still ends at its own limit (HiGHS through MathOpt
+ignores interrupters), and the user is told so. A second Ctrl-C aborts (KeyboardInterrupt).
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from __future__ import annotations
 import contextvars
 import math
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 SAFETY_FACTOR = 4.0      # deterministic runs: wall-clock safety limit = factor × limit + seconds
 SAFETY_SECONDS = 60.0
 SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run may differ"
 INTERRUPTED_NOTE = "interrupted (Ctrl-C): the best plan found so far, with the bound known then"
+STOPPING_MESSAGE = "Ctrl-C: stopping at the next check, keeping the best plan so far (Ctrl-C again aborts)"
 # Work rates of a deterministic run, measured on the benchmark machine (2 cores, see
 # benchmarks/README.md). HiGHS has no limit on a MIP's total simplex iterations, so a MIP's
 # budget becomes a node limit, while its work is counted by simplex iterations (2,500–4,500 per
@@ -55,10 +60,9 @@ class Clock:
         self.work = 0.0
         self.safety = safety_deadline(time.monotonic(), time_limit)
         self.safety_hit = False
-        self.interrupted = False
 
     def now(self) -> float:
-        if self.interrupted:
+        if _INTERRUPT.requested:
             return math.inf
         return self.work if self.deterministic else time.monotonic()
 
@@ -108,21 +112,77 @@ def running(clock: Clock) -> Iterator[Clock]:
         _current.reset(token)
 
 
+class _Interrupt:
+    """The process's Ctrl-C state while a solve runs (signal handlers run in the main thread)."""
+
+    installed = False
+    requested = False
+    stop: Callable[[], None] | None = None  # ends the solver call under way, if it can
+    waiting = ""                             # what that call is, said on the first Ctrl-C
+
+
+_INTERRUPT = _Interrupt()
+T = TypeVar("T")
+
+
+def interrupted() -> bool:
+    """Ctrl-C was pressed during the solve under way."""
+    return _INTERRUPT.requested
+
+
 @contextmanager
-def stopping_on_interrupt(clock: Clock) -> Iterator[Clock]:
-    """Inside the block, Ctrl-C (SIGINT) sets ``clock.interrupted`` instead of raising
-    KeyboardInterrupt; a second one raises it. Main thread only (elsewhere it does nothing)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield clock
+def stopping_on_interrupt() -> Iterator[bool]:
+    """Inside the block, Ctrl-C (SIGINT) requests a stop instead of raising KeyboardInterrupt;
+    a second one raises it. Yields whether this block installed the handler (the outermost
+    solve, in the main thread); nested blocks and other threads change nothing."""
+    if _INTERRUPT.installed or threading.current_thread() is not threading.main_thread():
+        yield False
         return
 
     def interrupt(signum, frame) -> None:
-        if clock.interrupted:
+        if _INTERRUPT.requested:
             raise KeyboardInterrupt
-        clock.interrupted = True
+        _INTERRUPT.requested = True
+        print(f"\n{STOPPING_MESSAGE}{_INTERRUPT.waiting}", file=sys.stderr, flush=True)
+        if _INTERRUPT.stop is not None:
+            _INTERRUPT.stop()
 
+    _INTERRUPT.installed, _INTERRUPT.requested = True, False
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        yield clock
+        yield True
     finally:
         signal.signal(signal.SIGINT, previous)
+        _INTERRUPT.installed = False
+
+
+def wait_for(call: Callable[[], T], stop: Callable[[], None] | None = None,
+             limit: float | None = None) -> T:
+    """``call()``, a long solver call in native code, run in a worker thread (in this context)
+    while the main thread waits, so that Ctrl-C is handled at once: ``stop()`` ends the call
+    early (CP-SAT's ``stop_search``); without it the call runs to its own ``limit`` (seconds),
+    and the first Ctrl-C says so. Outside a solve's Ctrl-C handling: just ``call()``."""
+    if not _INTERRUPT.installed or threading.current_thread() is not threading.main_thread():
+        return call()
+    context, outcome = contextvars.copy_context(), {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = context.run(call)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the waiting thread
+            outcome["error"] = error
+
+    _INTERRUPT.stop = stop
+    _INTERRUPT.waiting = "" if stop is not None else (
+        "; the solver call under way cannot be interrupted and ends by its own limit"
+        + ("" if limit is None else f" (at most {limit:.0f} s)"))
+    worker = threading.Thread(target=work, name="territory-opt solver call", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    finally:
+        _INTERRUPT.stop, _INTERRUPT.waiting = None, ""
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

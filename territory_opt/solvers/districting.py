@@ -51,7 +51,7 @@ from scipy.optimize import linear_sum_assignment
 from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolutionError
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers import clock
-from territory_opt.solvers.base import Solution, SolveOptions
+from territory_opt.solvers.base import Solution, SolveOptions, stops_on_ctrl_c
 from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
 from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
@@ -601,20 +601,14 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                     centers=centers, log="\n".join(result.log), stats=stats)
 
 
+@stops_on_ctrl_c
 def solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solution:
     """Solve a unit-level design problem; raises InfeasibleError / NoSolutionError / InputError.
     Deterministic runs (``options.deterministic``) are budgeted in work seconds (``clock``).
     Ctrl-C ends the search and returns the best plan found so far (a second one aborts)."""
     run = clock.Clock(options.deterministic, options.time_limit)
-    with clock.running(run), clock.stopping_on_interrupt(run):
-        try:
-            solution = _solve_districting(problem, options)
-        except NoSolutionError:
-            if run.interrupted:
-                raise NoSolutionError("interrupted (Ctrl-C) before any plan was found") from None
-            raise
-    if run.interrupted:
-        solution.stats.setdefault("notes", []).append(clock.INTERRUPTED_NOTE)
+    with clock.running(run):
+        solution = _solve_districting(problem, options)
     if run.deterministic:
         solution.stats["work_seconds"] = round(run.work, 3)
     if run.safety_hit:

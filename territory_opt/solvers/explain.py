@@ -15,6 +15,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import clock
 
 
 def _num(value: float) -> str:
@@ -186,7 +187,8 @@ def explain_infeasibility(problem: AlignmentProblem, time_limit: float = 30.0) -
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = time_limit
-    status = solver.solve(model)
+    solver.parameters.catch_sigint_signal = False  # see assignment_cpsat.configure
+    status = clock.wait_for(lambda: solver.solve(model), stop=solver.stop_search)
     if status != cp_model.INFEASIBLE:
         return [("the hard constraints cannot all hold (proved by the solver), but no smaller "
                  "conflicting set was found in the time available")]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import numpy as np
 from ortools.math_opt.python import mathopt
@@ -397,8 +398,10 @@ class _Model:
         for var in variables:
             var.integer = False
         try:
-            result = mathopt.solve(self.model, mathopt.SolverType.HIGHS,
-                                   params=highs_parameters(seconds))
+            params = highs_parameters(seconds)
+            result = clock.wait_for(partial(mathopt.solve, self.model, mathopt.SolverType.HIGHS,
+                                            params=params),
+                                    limit=params.time_limit.total_seconds())
         except (AttributeError, RuntimeError):  # a failed LP only means no fixing
             result = None
         else:
@@ -514,8 +517,10 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             params.highs.double_options["objective_bound"] = cutoff
         hint = best_plan if best_plan is not None else hint
         try:
-            result = mathopt.solve(model.model, mathopt.SolverType.HIGHS, params=params,
-                                   model_params=model.hint(hint) if hint is not None else None)
+            hinted = model.hint(hint) if hint is not None else None
+            result = clock.wait_for(partial(mathopt.solve, model.model, mathopt.SolverType.HIGHS,
+                                            params=params, model_params=hinted),
+                                    limit=params.time_limit.total_seconds())
         except (AttributeError, RuntimeError) as err:  # MathOpt hides the message in __context__
             log.append(f"round {rounds + 1}: HiGHS failed ({err.__context__ or err}); stopping")
             break

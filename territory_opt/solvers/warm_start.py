@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from territory_opt.problem import AlignmentProblem
+from territory_opt.solvers import clock
 from territory_opt.solvers.assignment_model import Candidates, pair_costs
 
 MAX_REPAIR_STEPS_PER_ITEM = 2
@@ -232,7 +233,8 @@ def improve(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
             rounds: int = 3, deadline: float | None = None) -> np.ndarray:
     """Cost descent: move items to a cheaper candidate when no metric's excess beyond its
     band grows at either end (so a feasible plan stays feasible and soft penalties do not
-    grow), capacity and the move cap hold. Largest savings first."""
+    grow), capacity and the move cap hold. Largest savings first; stops at ``deadline``
+    (time.monotonic) or Ctrl-C."""
     a = assignment.copy()
     k = problem.n_territories
     viol = _Violation(problem)
@@ -248,7 +250,8 @@ def improve(problem: AlignmentProblem, cand: Candidates, assignment: np.ndarray,
         pairs = np.flatnonzero(free & (saving > 1e-9))
         changed = False
         for count, p in enumerate(pairs[np.argsort(-saving[pairs], kind="stable")]):
-            if deadline is not None and count % 1024 == 0 and time.monotonic() > deadline:
+            if deadline is not None and count % 1024 == 0 and (
+                    time.monotonic() > deadline or clock.interrupted()):
                 return a
             i, d = int(cand.item[p]), int(cand.terr[p])
             s = int(a[i])
