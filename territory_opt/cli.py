@@ -6,6 +6,7 @@ with no feasible plan; 1 anything else (a bug).
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from importlib import resources
@@ -40,14 +41,13 @@ class ProgressDisplay:
 
     def __call__(self, step: str, info: dict) -> None:
         detail = ""
-        if step == "solve" and "objective" in info:
-            bound = info.get("bound")
-            gap = info.get("gap")
-            detail = f"incumbent {info['objective']:,.0f}"
-            if bound is not None:
-                detail += f", bound {bound:,.0f}"
-            if gap is not None:
-                detail += f", gap {gap:.2%}"
+        if step == "solve" and ("objective" in info or "bound" in info):
+            figures = [f"{name} {info[key]:,.0f}" for key, name in
+                       (("objective", "incumbent"), ("bound", "bound"))
+                       if info.get(key) is not None]
+            if info.get("gap") is not None:
+                figures.append(f"gap {info['gap']:.2%}")
+            detail = ", ".join(figures)
         elif info:
             detail = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info.items())
         self.progress.update(self.task, description=f"{self.label}: {step} {detail}".rstrip())
@@ -401,8 +401,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point. After an abort (a second Ctrl-C) a HiGHS call may still run
+    in its worker thread (``solvers.clock.wait_for``), and tearing the interpreter down under
+    it can crash the process (SIGABRT), so the process ends at once."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

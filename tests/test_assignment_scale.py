@@ -105,8 +105,11 @@ def test_progress_reports_every_phase_with_honest_figures():
     problem = _pruned_problem()
     solution = solve(problem, SolveOptions(time_limit=5, engine="highs", progress=seen.append))
     phases = [info["phase"] for info in seen]
-    for phase in ("dual", "lp", "warm start", "done"):
+    for phase in ("dual", "lp", "warm start", "highs", "done"):  # "highs": read from its log
         assert phase in phases
+    incumbents = [info["objective"] for info in seen if info["phase"] == "highs"]
+    assert incumbents == sorted(incumbents, reverse=True)
+    assert min(incumbents) >= solution.objective - 1e-6
     seconds = [info["seconds"] for info in seen]
     assert seconds == sorted(seconds)
     for info in seen:

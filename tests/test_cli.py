@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from territory_opt.cli import main
+from territory_opt.cli import ProgressDisplay, main
 from territory_opt.scenarios.config import load_scenario
 from territory_opt.scenarios.runner import load_result, run_scenario, write_result
 
@@ -264,3 +264,17 @@ balance = [ { metric = "potential", tolerance = 0.35 } ]
                             centre.loc[plan["territory_id"], "center_lat"].to_numpy(),
                             centre.loc[plan["territory_id"], "center_lon"].to_numpy())
     assert plan["distance_km"].to_numpy() == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("info, shown", [
+    ({"objective": 1234.5, "bound": 1000.0, "gap": 0.19}, "solve incumbent 1,234, bound 1,000, gap 19.00%"),
+    ({"objective": None, "bound": 1000.0, "seconds": 3.0}, "solve bound 1,000"),  # before any plan
+    ({"objective": 1234.5, "bound": None}, "solve incumbent 1,234"),
+])
+def test_progress_line_shows_the_figures_known_so_far(info, shown):
+    from rich.progress import Progress
+
+    with Progress() as progress:
+        display = ProgressDisplay(progress, "demo")
+        display("solve", info)
+        assert progress.tasks[0].description == f"demo: {shown}"

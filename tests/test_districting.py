@@ -396,6 +396,18 @@ def test_large_engine_two_metrics_on_2000_units():
     assert seen and all("objective" in p for p in seen)
 
 
+def test_exact_path_reports_highs_figures_while_it_runs():
+    """The MIP's bound and plans reach ``progress`` from HiGHS's log, and stay honest."""
+    problem = grid_problem(10, 4, 0.01, seed=5)
+    seen = []
+    solution = solve_districting(problem, SolveOptions(time_limit=20, progress=seen.append))
+    live = [info for info in seen if info.get("bound") is not None]
+    assert live
+    assert all(info["bound"] <= solution.objective + 1e-6 for info in live)
+    assert all(info["objective"] >= solution.objective - 1e-6
+               for info in seen if info.get("objective") is not None)
+
+
 def _slow_down_search(monkeypatch, seconds: float) -> None:
     """Every balancing and improvement call takes ``seconds`` longer: a slower, busier machine."""
     for name in ("balance", "improve"):

@@ -199,8 +199,14 @@ def _engine_run(engine: str, problem: AlignmentProblem, cand: Candidates, hint,
                          deterministic=options.deterministic, workers=options.workers,
                          relative_gap=options.relative_gap, hint=hint,
                          progress=incumbent if options.progress else None)
+
+    def figures(bound: float, best: float) -> None:  # as for CP-SAT: global only when complete
+        report("highs", objective_value=best if np.isfinite(best) else None,
+               bound=bound if cand.complete and np.isfinite(bound) else None)
+
     return run_highs(problem, cand, integer=True, time_limit=wall,
-                     relative_gap=options.relative_gap, seed=options.seed, hint=hint)
+                     relative_gap=options.relative_gap, seed=options.seed, hint=hint,
+                     progress=figures if options.progress else None)
 
 
 def _complete(problem: AlignmentProblem) -> Candidates:

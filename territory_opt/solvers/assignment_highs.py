@@ -14,6 +14,8 @@ upper and load + under ≥ lower; capacity: workload load ≤ capacity; move cap
 from __future__ import annotations
 
 import datetime
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +31,8 @@ _FEASIBLE = 2  # SolutionStatusProto.SOLUTION_STATUS_FEASIBLE
 _AT_LOWER = 2  # BasisStatusProto.BASIS_STATUS_AT_LOWER_BOUND
 ELASTIC_FACTOR = 10.0
 _REASON = result_pb2.TerminationReasonProto
+# a node line of HiGHS's MIP log: [Src] Proc. InQueue Leaves Expl.% BestBound BestSol Gap …
+_BB_LINE = re.compile(r"^\s*[A-Za-z]?\s+\d+\S*\s+\d+\S*\s+\d+\S*\s+[\d.]+%\s+(\S+)\s+(\S+)\s")
 
 
 @dataclass
@@ -240,12 +244,27 @@ def _initial_basis(model_params, basis: LpBasis, cand: Candidates, n_rows: int) 
     _extend(target.constraint_status.values, basis.row_status)
 
 
+def branch_and_bound_figures(line: str) -> tuple[float, float] | None:
+    """(best bound, best solution) from a line of HiGHS's branch-and-bound log, else None
+    ("Src Proc. InQueue | Leaves Expl. | BestBound BestSol Gap | …"; ±inf while unknown)."""
+    match = _BB_LINE.match(line)
+    if match is None:
+        return None
+    try:
+        return float(match.group(1)), float(match.group(2))
+    except ValueError:
+        return None
+
+
 def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, time_limit: float,
               relative_gap: float = 1e-4, seed: int = 0, hint: np.ndarray | None = None,
-              basis: LpBasis | None = None, elastic: float | None = None) -> EngineResult:
+              basis: LpBasis | None = None, elastic: float | None = None,
+              progress: Callable[[float, float], None] | None = None) -> EngineResult:
     """Solve the restricted model with HiGHS; LP (``integer=False``) also returns duals and a
     basis (pass it back as ``basis`` to warm-start the next LP over more pairs). ``elastic``:
-    see ``build_proto``; ``stats["elastic_excess"]`` is then the total slack used."""
+    see ``build_proto``; ``stats["elastic_excess"]`` is then the total slack used.
+    ``progress(bound, objective)`` gets HiGHS's figures as its log reports them (every few
+    seconds of a MIP; ±inf while unknown)."""
     proto, layout, n_cols = build_proto(problem, cand, integer, elastic)
     params = mathopt.SolveParameters(
         time_limit=datetime.timedelta(seconds=max(time_limit, 0.05)),
@@ -262,11 +281,18 @@ def run_highs(problem: AlignmentProblem, cand: Candidates, *, integer: bool, tim
     if basis is not None and not integer and len(basis.row_status) == n_rows:
         _initial_basis(model_params, basis, cand, n_rows)
     lines: list[str] = []
+
+    def read_log(new_lines: list[str]) -> None:
+        lines.extend(new_lines)
+        figures = [branch_and_bound_figures(line) for line in new_lines] if progress else []
+        for bound, best in filter(None, figures):
+            progress(bound, best)
+
     try:
         raw = clock.wait_for(lambda: mathopt_solver.solve(
             proto, mathopt.SolverType.HIGHS.value,
             mathopt.StreamableSolverInitArguments().to_proto(), params.to_proto(), model_params,
-            lines.extend, mathopt.CallbackRegistration().to_proto(), None, None),
+            read_log, mathopt.CallbackRegistration().to_proto(), None, None),
             limit=time_limit)
     except (RuntimeError, ValueError, AttributeError) as exc:  # real message: __context__
         detail = exc.__context__ or exc

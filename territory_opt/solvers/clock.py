@@ -161,7 +161,9 @@ def wait_for(call: Callable[[], T], stop: Callable[[], None] | None = None,
     """``call()``, a long solver call in native code, run in a worker thread (in this context)
     while the main thread waits, so that Ctrl-C is handled at once: ``stop()`` ends the call
     early (CP-SAT's ``stop_search``); without it the call runs to its own ``limit`` (seconds),
-    and the first Ctrl-C says so. Outside a solve's Ctrl-C handling: just ``call()``."""
+    and the first Ctrl-C says so; after a second one (KeyboardInterrupt) the call may still be
+    running, so a process that then exits should leave by ``os._exit`` (the CLI does).
+    Outside a solve's Ctrl-C handling: just ``call()``."""
     if not _INTERRUPT.installed or threading.current_thread() is not threading.main_thread():
         return call()
     context, outcome = contextvars.copy_context(), {}

@@ -41,6 +41,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from territory_opt.solvers import clock
+from territory_opt.solvers.assignment_highs import branch_and_bound_figures
 from territory_opt.solvers.contiguity import Graph, components, minimal_separator
 
 
@@ -141,10 +142,13 @@ class _Model:
         self.cutoff_safe = self.model.objective.offset == 0 and all(
             term.coefficient >= 0 for term in self.model.objective.linear_terms())
         self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
+        self.plans_connected = not contiguous  # every plan of the MIP is a valid plan
         if contiguous and inst.mode == "labels" and inst.cut_edges:
             self.a_priori_rows += self._flow_rows()
+            self.plans_connected = True
         elif contiguous and inst.mode != "labels" and inst.root_flow:
             self.a_priori_rows += self._root_flow_rows()
+            self.plans_connected = True
 
     def _representatives(self) -> dict[tuple[int, int], mathopt.Variable]:
         """Labels mode: r_ic with Σ_i r_ic = 1, r_ic ≤ x_ic and x_ic ≤ w_{π(i),c}, where
@@ -516,10 +520,13 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         if cutoff is not None:
             params.highs.double_options["objective_bound"] = cutoff
         hint = best_plan if best_plan is not None else hint
+        read_log = None if progress is None else partial(
+            _report_log, progress, wall_start, best_obj, bound, cutoff, model.plans_connected)
         try:
             hinted = model.hint(hint) if hint is not None else None
             result = clock.wait_for(partial(mathopt.solve, model.model, mathopt.SolverType.HIGHS,
-                                            params=params, model_params=hinted),
+                                            params=params, model_params=hinted,
+                                            msg_cb=read_log),
                                     limit=params.time_limit.total_seconds())
         except (AttributeError, RuntimeError) as err:  # MathOpt hides the message in __context__
             log.append(f"round {rounds + 1}: HiGHS failed ({err.__context__ or err}); stopping")
@@ -573,6 +580,22 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     if best_obj is not None:
         bound = 0.0 if bound is None else min(bound, best_obj)
     return ExactResult(status, best_plan, best_obj, bound, seconds, log, rounds, cuts)
+
+
+def _report_log(progress, wall_start: float, incumbent: float | None, bound: float | None,
+                cutoff: float | None, plans_connected: bool, lines: list[str]) -> None:
+    """``progress`` with HiGHS's figures from its MIP log: its bound (valid: the round's MIP
+    relaxes the problem; with a cutoff only up to it) and its incumbent when every MIP plan
+    is a valid plan, else the best plan known before the round."""
+    for live_bound, live_best in filter(None, map(branch_and_bound_figures, lines)):
+        if cutoff is not None:
+            live_bound = min(live_bound, cutoff)
+        bounds = [b for b in (bound, live_bound) if b is not None and np.isfinite(b)]
+        plans = [v for v in (incumbent, live_best if plans_connected else None)
+                 if v is not None and np.isfinite(v)]
+        progress({"objective": min(plans) if plans else None,
+                  "bound": max(bounds) if bounds else None,
+                  "seconds": time.monotonic() - wall_start})
 
 
 def plan_is_contiguous(graph: Graph, column_of: np.ndarray) -> bool:
