@@ -37,6 +37,11 @@ class Graph:
     def n(self) -> int:
         return len(self.nbrs)
 
+    def edge_array(self) -> np.ndarray:
+        """(m, 2) int array: every edge once, as (u, v) with u < v."""
+        tails, heads = self.arcs()
+        return np.column_stack([tails, heads])[tails < heads]
+
     def arcs(self) -> tuple[np.ndarray, np.ndarray]:
         """(tails, heads): every edge in both directions, as two int arrays."""
         tails = np.repeat(np.arange(self.n), [len(nbrs) for nbrs in self.nbrs])

@@ -14,7 +14,7 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   ``ROOT_FLOW_MAX_ARCS`` flow arcs) or else an LCUT cut loop. For contiguous free centres,
   recombination short bursts priced by each territory's best-centre cost run in a second
   thread while HiGHS solves, restarting from fresh quick plans when a walk stalls (the better
-  plan is kept).
+  plan is kept); likewise for cut edges on a connected unit graph, priced by perimeter.
   Under contiguity, when the quick plan finds nothing, an exhaustive search over connected
   territories (``partition_search.py``; it proves SC infeasible in a second) and then the flow
   model without objective look for any plan first, or prove that none exists.
@@ -72,7 +72,7 @@ ROOT_FLOW_MAX_ARCS = 30_000
 # the rest. Measured on the county instances (60 s): 0.25 proves LA and WV and reaches OK's
 # optimum, which 0.4 did not; 0.15–0.2 leave OK's start plan 10 % worse.
 START_SHARE = 0.25
-# Seconds without improvement after which a recombination walk (beside the inertia MIP, or the
+# Seconds without improvement after which a recombination walk (beside the MIP, or the
 # cut-edge start's polish) restarts from a fresh quick plan. Measured on AL and LA: walks settle
 # within 3 s; 1.5 s walks end worse (LA cut edges 51 at best instead of 49).
 RESTART_STALL = 3.0
@@ -84,7 +84,7 @@ PROBE_SHARE = 0.05
 # (contiguous free centres, once a plan is known). It takes 0.25–1.6 s on the county instances.
 FIXING_SHARE = 0.05
 # Deterministic runs only (no second thread): share of the MIP's time that recombination short
-# bursts get before the contiguous free-centre MIP starts. Measured (60 work s, 0.25 → 0.1): the
+# bursts get before the MIP starts (contiguous free centres; cut edges). Measured (60 work s, 0.25 → 0.1): the
 # runs take 4 s less (OK 43.5 → 39.3 s), OK stays unproved (bound 21445 → 21458), LA ends at
 # 17472.74 instead of 17445.54, AL at 17485.74 either way.
 RECOMBINE_SHARE = 0.1
@@ -324,6 +324,21 @@ def _fresh_plans(problem: AlignmentProblem, inst: ExactInstance,
     return fresh
 
 
+def _recombine_labels(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
+                      rng: np.random.Generator, stop: threading.Event | None,
+                      fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
+    """Recombination short bursts on a labels-mode plan (cut edges), each territory priced
+    by its perimeter; returns the better of ``plan`` and the walks' best (labels, cut edges)."""
+    hard = ~inst.soft
+    edges = inst.graph.edge_array()
+    labels, _ = recombine_restarting(
+        inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
+        perimeter_price(edges, inst.graph.n), plan[0], deadline, rng, fresh, RESTART_STALL, stop)
+    labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
+    cut = float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]]))
+    return (labels, cut) if cut < plan[1] else plan
+
+
 def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
                        rng: np.random.Generator, stop: threading.Event,
                        fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
@@ -349,28 +364,30 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
                                 mip_inst: ExactInstance, incumbent: tuple[np.ndarray, float],
                                 seconds: float, options: SolveOptions,
                                 notes: list[str]) -> ExactResult:
-    """The contiguous free-centre MIP (``mip_inst``: ``inst`` after fixing), with recombination
-    short bursts from the same incumbent in a second thread (HiGHS releases the GIL, so the two
-    share the machine's cores). The better plan wins; the MIP's bound stays valid for it.
+    """The contiguous MIP (``mip_inst``: ``inst`` after any fixing), with recombination short
+    bursts from the same incumbent in a second thread (HiGHS releases the GIL, so the two
+    share the machine's cores): free centres priced by moment of inertia, labels (cut edges)
+    by perimeter. The better plan wins; the MIP's bound stays valid for it.
     Deterministic runs cannot race two threads: the walks get ``RECOMBINE_SHARE`` of the time
     first, and the MIP starts from their plan."""
-    fresh = _fresh_plans(problem, inst, options.seed + 1)
+    recombine = _recombine_labels if inst.mode == "labels" else _recombine_centres
+    fresh = _fresh_plans(replace(problem, contiguous=True), inst, options.seed + 1)
     if clock.deterministic():
         began = clock.now()
-        walked = _recombine_centres(inst, incumbent, began + RECOMBINE_SHARE * seconds,
-                                    np.random.default_rng(options.seed), threading.Event(), fresh)
+        walked = recombine(inst, incumbent, began + RECOMBINE_SHARE * seconds,
+                           np.random.default_rng(options.seed), threading.Event(), fresh)
         if walked[1] < incumbent[1]:
             notes.append(f"recombination before the MIP found {walked[1]:.10g}")
-        return solve_exact(mip_inst, True, seconds - (clock.now() - began),
+        return solve_exact(mip_inst, problem.contiguous, seconds - (clock.now() - began),
                            options.relative_gap, progress=options.progress, incumbent=walked)
     deadline = time.monotonic() + 0.95 * seconds
     stop, found = threading.Event(), []
-    worker = threading.Thread(target=lambda: found.append(_recombine_centres(
+    worker = threading.Thread(target=lambda: found.append(recombine(
         inst, incumbent, deadline, np.random.default_rng(options.seed), stop, fresh)),
         daemon=True)
     worker.start()
     try:
-        result = solve_exact(mip_inst, True, seconds, options.relative_gap,
+        result = solve_exact(mip_inst, problem.contiguous, seconds, options.relative_gap,
                              progress=options.progress, incumbent=incumbent)
     finally:
         stop.set()
@@ -421,7 +438,7 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
     required = problem
     if len(components(inst.graph, range(inst.graph.n))) == 1:
         problem = replace(problem, contiguous=True)
-    edges = np.asarray(problem.edges).reshape(-1, 2)
+    edges = inst.graph.edge_array()
     best, tries = None, 0
     while clock.now() < deadline:
         quick = quick_plan(problem, inst.graph, inst.lower, inst.upper,
@@ -440,14 +457,8 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: flo
         labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
         best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
     if best is not None and problem.contiguous and inst.shared_bounds:
-        hard = ~inst.soft
-        labels, _ = recombine_restarting(
-            inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
-            perimeter_price(edges, inst.graph.n), best[0], clock.now() + polish,
-            np.random.default_rng(seed), _fresh_plans(problem, inst, seed + tries),
-            RESTART_STALL)
-        labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
-        best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
+        best = _recombine_labels(inst, best, clock.now() + polish, np.random.default_rng(seed),
+                                 None, _fresh_plans(problem, inst, seed + tries))
         notes.append(f"recombination short bursts with restarts: {best[1]:g} cut edges")
     return best
 
@@ -561,6 +572,11 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                                       notes)
         result = _solve_beside_recombination(
             problem, inst, mip_inst, incumbent,
+            options.time_limit - (clock.now() - start), options, notes)
+    elif mode == "labels" and incumbent is not None and inst.shared_bounds and len(
+            components(graph, range(n))) == 1:  # walks keep territories connected
+        result = _solve_beside_recombination(
+            problem, inst, inst, incumbent,
             options.time_limit - (clock.now() - start), options, notes)
     else:
         result = solve_exact(inst, problem.contiguous,

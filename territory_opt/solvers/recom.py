@@ -6,7 +6,7 @@ parts within the bounds in every metric. Both parts are connected by constructio
 of a few such splits replaces the two territories. A price function gives a territory's cost,
 e.g. its perimeter in edges for cut edges (``perimeter_price``). ``recombine_restarting``
 restarts stalled walks from fresh plans. Used to polish the exact solver's cut-edge start plan,
-and for the contiguous moment of inertia in a thread beside the MIP
+and, for cut edges and the contiguous moment of inertia, in a thread beside the MIP
 (``districting._solve_beside_recombination``).
 """
 
