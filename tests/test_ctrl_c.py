@@ -57,6 +57,7 @@ def test_ctrl_c_stops_cp_sat_and_returns_its_best_plan(capfd):
     assert check_plan(problem, solution.assignment) == []
     assert solution.bound <= solution.objective
     assert clock.STOPPING_MESSAGE in capfd.readouterr().err
+    assert not clock.interrupted() and clock.now() < float("inf")  # work after it runs on
 
 
 def test_ctrl_c_during_highs_returns_the_plan_after_its_call(capfd):

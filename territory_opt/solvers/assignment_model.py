@@ -460,8 +460,9 @@ def smoothed_dual(problem: AlignmentProblem, cand: Candidates, *,
     prices in pairs within WINDOW·τ of their item's best candidate; while pricing adds more
     than ``SETTLED_SHARE`` of the items' worth of pairs, the same τ is maximised again (briefly,
     ``UNSETTLED_ITERATIONS``, while the candidates clearly lack what the duals want).
-    ``deadline`` (time.monotonic) or Ctrl-C ends the maximisation early; ``report(bound)`` is called
-    after every sweep. Budgeted by iterations only, so it is deterministic without a deadline.
+    ``deadline`` (time.monotonic) or Ctrl-C ends the maximisation early; ``report(bound)`` is
+    called after every sweep. Budgeted by iterations only, so it is deterministic without a
+    deadline.
 
     At the end, ``window`` keeps, per item, the candidates within WINDOW·τ of its best: at
     near-optimal duals the LP optimum lives there, so the LP over the window is small (most

@@ -34,7 +34,8 @@ SAFETY_FACTOR = 4.0      # deterministic runs: wall-clock safety limit = factor 
 SAFETY_SECONDS = 60.0
 SAFETY_NOTE = "the deterministic run hit its wall-clock safety limit; a re-run may differ"
 INTERRUPTED_NOTE = "interrupted (Ctrl-C): the best plan found so far, with the bound known then"
-STOPPING_MESSAGE = "Ctrl-C: stopping at the next check, keeping the best plan so far (Ctrl-C again aborts)"
+STOPPING_MESSAGE = ("Ctrl-C: stopping at the next check, keeping the best plan so far "
+                    "(Ctrl-C again aborts)")
 # Work rates of a deterministic run, measured on the benchmark machine (2 cores, see
 # benchmarks/README.md). HiGHS has no limit on a MIP's total simplex iterations, so a MIP's
 # budget becomes a node limit, while its work is counted by simplex iterations (2,500–4,500 per
@@ -153,7 +154,7 @@ def stopping_on_interrupt() -> Iterator[bool]:
         yield True
     finally:
         signal.signal(signal.SIGINT, previous)
-        _INTERRUPT.installed = False
+        _INTERRUPT.installed = _INTERRUPT.requested = False  # later work runs on a live clock
 
 
 def wait_for(call: Callable[[], T], stop: Callable[[], None] | None = None,

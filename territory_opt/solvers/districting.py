@@ -84,9 +84,9 @@ PROBE_SHARE = 0.05
 # (contiguous free centres, once a plan is known). It takes 0.25–1.6 s on the county instances.
 FIXING_SHARE = 0.05
 # Deterministic runs only (no second thread): share of the MIP's time that recombination short
-# bursts get before the MIP starts (contiguous free centres; cut edges). Measured (60 work s, 0.25 → 0.1): the
-# runs take 4 s less (OK 43.5 → 39.3 s), OK stays unproved (bound 21445 → 21458), LA ends at
-# 17472.74 instead of 17445.54, AL at 17485.74 either way.
+# bursts get before the MIP starts (contiguous free centres; cut edges). Measured on the free
+# centres (60 work s, 0.25 → 0.1): the runs take 4 s less (OK 43.5 → 39.3 s), OK stays
+# unproved (bound 21445 → 21458), LA ends at 17472.74 instead of 17445.54, AL at 17485.74.
 RECOMBINE_SHARE = 0.1
 OBJECTIVES = ("travel", "inertia", "cut_edges", "none")
 
@@ -364,7 +364,7 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
                                 mip_inst: ExactInstance, incumbent: tuple[np.ndarray, float],
                                 seconds: float, options: SolveOptions,
                                 notes: list[str]) -> ExactResult:
-    """The contiguous MIP (``mip_inst``: ``inst`` after any fixing), with recombination short
+    """The MIP (``mip_inst``: ``inst`` after any fixing), with recombination short
     bursts from the same incumbent in a second thread (HiGHS releases the GIL, so the two
     share the machine's cores): free centres priced by moment of inertia, labels (cut edges)
     by perimeter. The better plan wins; the MIP's bound stays valid for it.
