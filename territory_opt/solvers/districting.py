@@ -425,18 +425,18 @@ def order_labels(column_of: np.ndarray, order: np.ndarray) -> np.ndarray:
     return np.array([first[int(c)] for c in column_of])
 
 
-def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
-                    probe: float, polish: float, seed: int,
+def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, connected: bool,
+                    seconds: float, probe: float, polish: float, seed: int,
                     notes: list[str]) -> tuple[np.ndarray, float] | None:
     """Labels mode start plan: the fewest cut edges over repeated quick plans (spanning-tree
     bisection, balancing and cut-edge local search) within ``seconds`` (none found: the
     exhaustive partition search, ``probe`` seconds, which may prove there is none), then, when the
     territories share their bounds, ``polish`` seconds of recombination short bursts restarting
     from fresh quick plans. The quick plans keep territories connected whenever the unit graph
-    is (they balance far better)."""
+    is (``connected``; they balance far better)."""
     deadline = clock.now() + seconds
     required = problem
-    if len(components(inst.graph, range(inst.graph.n))) == 1:
+    if connected:
         problem = replace(problem, contiguous=True)
     edges = inst.graph.edge_array()
     best, tries = None, 0
@@ -551,8 +551,9 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         root_flow=(problem.contiguous and mode != "labels"
                    and flow_arcs(graph, allowed) <= ROOT_FLOW_MAX_ARCS))
     incumbent, first = None, None
+    connected = mode == "labels" and len(components(graph, range(n))) == 1
     if mode == "labels":
-        incumbent = _cut_edge_start(problem, inst, 0.15 * options.time_limit,
+        incumbent = _cut_edge_start(problem, inst, connected, 0.15 * options.time_limit,
                                     PROBE_SHARE * options.time_limit, 0.1 * options.time_limit,
                                     options.seed, notes)
     elif mode == "free" and not cut_edges and uniform:
@@ -573,8 +574,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         result = _solve_beside_recombination(
             problem, inst, mip_inst, incumbent,
             options.time_limit - (clock.now() - start), options, notes)
-    elif mode == "labels" and incumbent is not None and inst.shared_bounds and len(
-            components(graph, range(n))) == 1:  # walks keep territories connected
+    elif mode == "labels" and incumbent is not None and inst.shared_bounds and connected:
+        # the walks keep territories connected
         result = _solve_beside_recombination(
             problem, inst, inst, incumbent,
             options.time_limit - (clock.now() - start), options, notes)
