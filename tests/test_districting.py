@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from territory_opt.errors import InfeasibleError
 from territory_opt.problem import AlignmentProblem
 from territory_opt.solvers import clock, districting, local_search
+from territory_opt.solvers.assignment_model import loads, soft_deviation_penalty, soft_penalty_floor
 from territory_opt.solvers.base import SolveOptions
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import (
@@ -394,6 +396,55 @@ def test_large_engine_two_metrics_on_2000_units():
         solution.objective, rel=1e-6)
     assert 0 < solution.bound <= solution.objective
     assert seen and all("objective" in p for p in seen)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 5), heavy=st.floats(0.0, 4.0),
+       tolerance=st.sampled_from([0.0, 0.05, 0.3]))
+def test_soft_penalty_floor_never_exceeds_a_plans_penalty(seed, k, heavy, tolerance):
+    problem = grid_problem(3, k, tolerance, metrics=2, seed=seed)
+    problem.weights[0, 0] = heavy * problem.weights[:, 0].sum() / k  # may exceed a whole band
+    problem.targets = np.tile(problem.weights.sum(axis=0) / k, (k, 1))
+    problem.soft, problem.soft_penalty = np.array([True, True]), np.array([3.0, 0.5])
+    floor = soft_penalty_floor(problem)
+    excess = problem.weights[0, 0] - problem.upper[0, 0]
+    assert floor >= 3.0 * max(excess, 0) / problem.targets[0, 0] - 1e-9
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        plan = rng.integers(0, k, problem.n_items)
+        assert floor <= soft_deviation_penalty(problem, loads(problem, plan)) + 1e-9
+
+
+def test_large_engine_objective_and_bound_count_soft_penalties():
+    # one unit alone is over a whole band of the first metric: no plan avoids its penalty
+    problem = grid_problem(30, 10, 0.05, metrics=2, seed=4)
+    problem.weights[0, 0] = 1.5 * problem.weights[:, 0].sum() / 10
+    problem.targets = np.tile(problem.weights.sum(axis=0) / 10, (10, 1))
+    problem.soft, problem.soft_penalty = np.array([True, True]), np.array([1e9, 1e9])
+    solution = solve_districting(problem, SolveOptions(time_limit=6, engine="local"))
+    penalty = soft_deviation_penalty(problem, loads(problem, solution.assignment))
+    floor = soft_penalty_floor(problem)
+    assert floor > 0.2 * 1e9  # the unit is about 1.3 targets after it joined the total
+    assert solution.objective == pytest.approx(
+        inertia_of(problem, solution.assignment, solution.centers) + penalty, rel=1e-6)
+    assert floor < solution.bound <= solution.objective
+    assert any("objective includes their penalties" in note for note in solution.stats["notes"])
+
+
+def test_large_engine_green_field_keeps_units_in_their_current_territories():
+    # free centres make labels arbitrary; the plan's labels are the permutation that keeps most
+    # units where they are today (here the current plan is four quadrants)
+    problem = grid_problem(20, 4, 0.05, seed=5)
+    rows, cols = np.divmod(np.arange(problem.n_items), 20)
+    problem.current = np.array([3, 0, 2, 1])[2 * (rows >= 10) + (cols >= 10)]
+    solution = solve_districting(problem, SolveOptions(time_limit=4, engine="local"))
+    assert independent_violations(problem, solution.assignment) == []
+    kept = int(np.sum(solution.assignment == problem.current))
+    assert kept == max(int(np.sum(np.array(p)[solution.assignment] == problem.current))
+                       for p in itertools.permutations(range(4)))
+    assert kept > problem.n_items / 2
+    assert inertia_of(problem, solution.assignment, solution.centers) == pytest.approx(
+        solution.objective, rel=1e-6)
 
 
 def test_exact_path_reports_highs_figures_while_it_runs():

@@ -138,15 +138,41 @@ def moved_weight(problem: AlignmentProblem, assignment: np.ndarray) -> float:
     return float(problem.move_weight[moved].sum())
 
 
+def soft_penalty_matrix(problem: AlignmentProblem, group_loads: np.ndarray) -> np.ndarray:
+    """(g, k) soft-balance penalty of each group's (g, m) loads if it were territory t:
+    Σ over soft metrics of penalty × (fractional deviation beyond t's band)."""
+    soft = np.asarray(problem.soft, bool)
+    excess = np.maximum(group_loads[:, None, :] - problem.upper[None], 0) + np.maximum(
+        problem.lower[None] - group_loads[:, None, :], 0)
+    fraction = excess / np.maximum(problem.targets[None], 1e-12)
+    return (fraction[:, :, soft] * problem.soft_penalty[soft]).sum(axis=2)
+
+
 def soft_deviation_penalty(problem: AlignmentProblem, territory_loads: np.ndarray) -> float:
     """Σ over soft metrics of penalty × (fractional deviation beyond the band)."""
-    soft = np.asarray(problem.soft, bool)
-    if not soft.any():
+    if not np.any(problem.soft):
         return 0.0
-    excess = np.maximum(territory_loads - problem.upper, 0) + np.maximum(
-        problem.lower - territory_loads, 0)
-    fraction = excess / np.maximum(problem.targets, 1e-12)
-    return float((fraction[:, soft] * problem.soft_penalty[soft]).sum())
+    return float(np.trace(soft_penalty_matrix(problem, territory_loads)))
+
+
+def soft_penalty_floor(problem: AlignmentProblem) -> float:
+    """Least soft-balance penalty every plan pays, whatever its other constraints.
+
+    A unit heavier than a territory's upper band puts that territory at least w_i − U_t over,
+    and with non-negative weights heavy units sharing a territory add their excesses
+    (Σ w_i − U ≥ Σ (w_i − U) for U ≥ 0), so Σ_i min_t penalty·(w_i − U_t)⁺ / target_t is a
+    lower bound. Metrics with negative weights contribute nothing.
+    """
+    soft = np.asarray(problem.soft, bool)
+    weights = np.asarray(problem.weights, float)
+    total = 0.0
+    for m in np.flatnonzero(soft):
+        if weights[:, m].min() < 0 or problem.upper[:, m].min() < 0:
+            continue
+        excess = np.maximum(weights[:, m, None] - problem.upper[None, :, m], 0.0)
+        fraction = excess / np.maximum(problem.targets[None, :, m], 1e-12)
+        total += float(problem.soft_penalty[m] * fraction.min(axis=1).sum())
+    return total
 
 
 def objective(problem: AlignmentProblem, assignment: np.ndarray) -> float:
