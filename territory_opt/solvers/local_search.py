@@ -557,8 +557,6 @@ def improve(plan: Plan, deadline: float) -> int:
 # --- LNS -------------------------------------------------------------------------------------
 def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds: float) -> float:
     """Re-optimise ``seed_territory`` and up to 2 neighbours exactly (0.1 % gap), centres fixed.
-    When every metric is soft (best-effort balance), the group's bands are soft too, at the
-    problem's penalties, so the group may trade compactness for balance.
 
     Returns the objective improvement (0 if none)."""
     adj = _territory_graph(plan)
@@ -574,20 +572,14 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
     if plan.kind == "cut_edges":
         cost = np.zeros_like(cost)
     current = np.array([int(np.flatnonzero(cols == plan.label[u])[0]) for u in units])
-    soft = np.full(plan.w.shape[1], not plan.enforced)  # not enforced: every metric steers
-    penalty = np.asarray(plan.problem.soft_penalty, float) if soft.any() else np.zeros(len(soft))
-    targets = (plan.lower[cols] + plan.upper[cols]) / 2
+    before = float(cost[np.arange(len(units)), current].sum())
     inst = ExactInstance(
         graph=graph, roots=np.array([local[int(plan.centre[t])] for t in cols]),
         allowed=np.ones((len(units), len(cols)), dtype=bool) if plan.allowed is None
         else plan.allowed[np.ix_(units, cols)], cost=cost, mode="fixed",
         k=len(cols), weights=plan.w[units], lower=plan.lower[cols], upper=plan.upper[cols],
-        soft=soft, soft_penalty=penalty, targets=targets, cut_edges=plan.kind == "cut_edges")
-    # the group's objective as the MIP states it: cost, plus soft penalties per mean target
-    excess = (np.maximum(plan.load[cols] - plan.upper[cols], 0)
-              + np.maximum(plan.lower[cols] - plan.load[cols], 0))
-    before = float(cost[np.arange(len(units)), current].sum()
-                   + (excess * penalty / np.maximum(targets.mean(axis=0), 1e-9)).sum())
+        soft=np.zeros(plan.w.shape[1], bool), soft_penalty=np.zeros(plan.w.shape[1]),
+        targets=(plan.lower[cols] + plan.upper[cols]) / 2, cut_edges=plan.kind == "cut_edges")
     before_plan = before if plan.kind != "cut_edges" else None
     clock.visits(inst.allowed.size)
     result = solve_exact(inst, plan.contiguous, seconds, 1e-3,
