@@ -154,21 +154,24 @@ def _labels_for_columns(problem: AlignmentProblem, column_of: np.ndarray,
                         lower: np.ndarray, upper: np.ndarray,
                         extra_cost: np.ndarray | None = None) -> dict[int, int]:
     """Territory index per open column: loads must fit the territory bounds; among those, keep
-    as many items as possible in their current territory (each kept item is worth 1 against
-    ``extra_cost[a, t]``, the a-th open column as territory t)."""
+    as much move weight (accounts) as possible in its current territory (each kept unit of move
+    weight is worth 1 against ``extra_cost[a, t]``, the a-th open column as territory t)."""
     cols = np.unique(column_of)
     k = problem.n_territories
     weights = np.asarray(problem.weights, float)
     hard = ~np.asarray(problem.soft, bool)
     cost = np.zeros((len(cols), k)) if extra_cost is None else extra_cost.astype(float).copy()
-    unfit = 1e9 + 2 * k * np.abs(cost).max() + len(column_of)  # above any plan that fits
+    move_weight = np.asarray(problem.move_weight, float)
+    unfit = 1e9 + 2 * k * np.abs(cost).max() + move_weight.sum()  # above any plan that fits
     for a, c in enumerate(cols):
         load = weights[column_of == c].sum(axis=0)
         fits = np.all((load[None, hard] >= lower[:, hard] - 1e-6)
                       & (load[None, hard] <= upper[:, hard] + 1e-6), axis=1)
         cost[a] += np.where(fits, 0.0, unfit)
         current = np.asarray(problem.current)[column_of == c]
-        cost[a] -= np.bincount(current[current >= 0], minlength=k)[:k]
+        kept = current >= 0
+        cost[a] -= np.bincount(current[kept], weights=move_weight[column_of == c][kept],
+                               minlength=k)[:k]
     rows, ts = linear_sum_assignment(cost)
     return {int(cols[r]): int(t) for r, t in zip(rows, ts)}
 
@@ -668,17 +671,20 @@ def _solve_districting(problem: AlignmentProblem, options: SolveOptions) -> Solu
 
 def _keep_current_labels(problem: AlignmentProblem, solution: Solution, lower: np.ndarray,
                          upper: np.ndarray) -> None:
-    """Free centres leave territory labels arbitrary: permute them (in place) so that as many
-    units as possible stay in their current territory, each territory's hard bounds still met.
+    """Free centres leave territory labels arbitrary: permute them (in place) so that as much
+    move weight (accounts) as possible stays in its current territory, each territory's hard
+    bounds still met.
 
     With soft metrics a label also sets the territory's band, hence its penalty: each kept unit
-    is then worth 10⁻⁶·objective/n of penalty, so the objective (recomputed here: the compactness
-    cost does not depend on labels) rises by at most 10⁻⁶ of itself, and usually falls."""
+    of move weight is then worth 10⁻⁶·objective/Σ move weight of penalty, so the objective
+    (recomputed here: the compactness cost does not depend on labels) rises by at most 10⁻⁶ of
+    itself, and usually falls."""
     if not np.any(np.asarray(problem.current) >= 0):
         return
     plan_loads = loads(problem, solution.assignment)
     penalty = soft_penalty_matrix(problem, plan_loads) if np.any(problem.soft) else None
-    unit = max(1e-6 * abs(solution.objective) / problem.n_items, 1e-12)
+    unit = max(1e-6 * abs(solution.objective) / max(float(np.sum(problem.move_weight)), 1e-12),
+               1e-12)
     label_of = _labels_for_columns(problem, solution.assignment, lower, upper,
                                    None if penalty is None else penalty / unit)
     relabel = np.array([label_of[t] for t in range(problem.n_territories)])
