@@ -22,6 +22,8 @@ Numbers (all per item, summed over its accounts):
   (none or cut_edges, which the districting engine handles). d is km, or travel minutes
   when a travel file is given (pairs missing from it are estimated from km at the file's
   median minutes per km);
+* ``cost_weight``: the item's sum of those account weights; with free centres the cost of
+  item i served by centre item j is cost_weight_i·d_ij (travel) or cost_weight_i·d_ij²;
 * ``current``/``locked``: a family takes its root's value; a unit takes the territory most
   of its accounts are currently in, and its accounts' (single) lock;
 * ``move_weight``: accounts in the item, or the ``moved_share_metric`` total if set;
@@ -476,6 +478,7 @@ def build_problem(dataset: Dataset, alignment: AlignmentConfig) -> AlignmentProb
         centers=alignment.centers,
         center_items=center_items,
         item_distance_km=item_distance_km,
+        cost_weight=_group_sum(item_of, n, acc_weight),
         levels=_levels(dataset, territory_ids, alignment, metric_names),
         notes=notes,
     )

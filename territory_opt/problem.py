@@ -78,6 +78,7 @@ class AlignmentProblem:
     centers: str = "reps"               # reps | free (solver picks centre items)
     center_items: np.ndarray | None = None  # (k,) item index of each fixed centre, if any
     item_distance_km: np.ndarray | None = None  # (n, n) item-item distances (free centres)
+    cost_weight: np.ndarray | None = None  # (n,) compactness weight (free centres); None = weights[:, 0]
     levels: list[Level] = field(default_factory=list)  # balanced levels above leaves, top first
     notes: list[str] = field(default_factory=list)  # modelling decisions worth reporting
 
@@ -88,6 +89,13 @@ class AlignmentProblem:
     @property
     def n_territories(self) -> int:
         return len(self.territory_ids)
+
+    @property
+    def free_centre_weight(self) -> np.ndarray:
+        """(n,) weight w_i of the free-centre compactness cost w_i·d(i, centre)^p."""
+        if self.cost_weight is not None:
+            return np.asarray(self.cost_weight, float)
+        return np.asarray(self.weights, float)[:, 0]
 
     @property
     def lower(self) -> np.ndarray:

@@ -406,9 +406,10 @@ def test_soft_penalty_floor_never_exceeds_a_plans_penalty(seed, k, heavy, tolera
     problem.weights[0, 0] = heavy * problem.weights[:, 0].sum() / k  # may exceed a whole band
     problem.targets = np.tile(problem.weights.sum(axis=0) / k, (k, 1))
     problem.soft, problem.soft_penalty = np.array([True, True]), np.array([3.0, 0.5])
-    floor = soft_penalty_floor(problem)
+    forced = soft_penalty_floor(problem)
+    floor = forced.sum()
     excess = problem.weights[0, 0] - problem.upper[0, 0]
-    assert floor >= 3.0 * max(excess, 0) / problem.targets[0, 0] - 1e-9
+    assert forced[0] >= 3.0 * max(excess, 0) / problem.targets[0, 0] - 1e-9
     rng = np.random.default_rng(seed)
     for _ in range(20):
         plan = rng.integers(0, k, problem.n_items)
@@ -423,12 +424,15 @@ def test_large_engine_objective_and_bound_count_soft_penalties():
     problem.soft, problem.soft_penalty = np.array([True, True]), np.array([1e9, 1e9])
     solution = solve_districting(problem, SolveOptions(time_limit=6, engine="local"))
     penalty = soft_deviation_penalty(problem, loads(problem, solution.assignment))
-    floor = soft_penalty_floor(problem)
-    assert floor > 0.2 * 1e9  # the unit is about 1.3 targets after it joined the total
+    forced = soft_penalty_floor(problem)
+    floor = forced.sum()
+    assert floor > 0.2 * 1e9 and forced[0] == floor  # only the heavy unit forces a penalty  # the unit is about 1.3 targets after it joined the total
     assert solution.objective == pytest.approx(
         inertia_of(problem, solution.assignment, solution.centers) + penalty, rel=1e-6)
     assert floor < solution.bound <= solution.objective
-    assert any("objective includes their penalties" in note for note in solution.stats["notes"])
+    notes = solution.stats["notes"]
+    assert any("objective includes their penalties" in note for note in notes)
+    assert any(note.startswith("bound:") and "u0 (" in note for note in notes)
 
 
 def test_large_engine_green_field_keeps_units_in_their_current_territories():

@@ -10,6 +10,7 @@ from territory_opt.dataset import Dataset
 from territory_opt.formulation import build_problem, geodesic_km_rounded, haversine_km
 from territory_opt.scenarios.config import AlignmentConfig, BalanceRule
 from territory_opt.solvers import SolveOptions, solve
+from territory_opt.solvers.districting import free_centre_cost, free_centre_distances
 from territory_opt.verify import check_plan
 
 
@@ -107,3 +108,18 @@ def test_unit_level_items_and_edges():
     assert problem.weights[:, 0].tolist() == [151.0, 30.0, 100.0, 40.0]
     assert problem.edges.tolist() == [[0, 1], [2, 3]]
     assert problem.locked.tolist() == [-1, -1, 1, -1]
+
+
+def test_free_centres_weigh_compactness_by_workload_like_fixed_centres():
+    # the note says "compactness cost weighted by workload": free centres must use the same
+    # weights (before, their inertia was weighted by the first balanced metric, potential)
+    dataset = _dataset()
+    dataset.units = pd.DataFrame({"unit_id": ["U1", "U2", "U3", "U4"], "lat": [40, 41, 35, 35.2],
+                                  "lon": [-75, -74, -90, -90.2], "geometry": None})
+    problem = build_problem(dataset, AlignmentConfig(
+        level="unit", centers="free", compactness="inertia", territories=2,
+        balance=[BalanceRule(metric="potential", tolerance=1.0)]))
+    assert "compactness cost weighted by workload" in problem.notes
+    assert problem.free_centre_weight.tolist() == [15.0, 3.0, 10.0, 4.0]
+    dist = free_centre_distances(problem)
+    assert free_centre_cost(problem, dist)[1, 0] == pytest.approx(3.0 * dist[1, 0] ** 2)

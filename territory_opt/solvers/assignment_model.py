@@ -155,24 +155,25 @@ def soft_deviation_penalty(problem: AlignmentProblem, territory_loads: np.ndarra
     return float(np.trace(soft_penalty_matrix(problem, territory_loads)))
 
 
-def soft_penalty_floor(problem: AlignmentProblem) -> float:
-    """Least soft-balance penalty every plan pays, whatever its other constraints.
+def soft_penalty_floor(problem: AlignmentProblem) -> np.ndarray:
+    """(n,) soft-balance penalty each item forces on every plan; their sum is a lower bound on
+    any plan's soft penalty, whatever its other constraints.
 
-    A unit heavier than a territory's upper band puts that territory at least w_i − U_t over,
-    and with non-negative weights heavy units sharing a territory add their excesses
-    (Σ w_i − U ≥ Σ (w_i − U) for U ≥ 0), so Σ_i min_t penalty·(w_i − U_t)⁺ / target_t is a
-    lower bound. Metrics with negative weights contribute nothing.
+    An item heavier than a territory's upper band puts that territory at least w_i − U_t over,
+    and with non-negative weights heavy items sharing a territory add their excesses
+    (Σ w_i − U ≥ Σ (w_i − U) for U ≥ 0), so item i forces min_t penalty·(w_i − U_t)⁺ / target_t
+    per soft metric. Metrics with negative weights or bands contribute nothing.
     """
     soft = np.asarray(problem.soft, bool)
     weights = np.asarray(problem.weights, float)
-    total = 0.0
+    forced = np.zeros(problem.n_items)
     for m in np.flatnonzero(soft):
         if weights[:, m].min() < 0 or problem.upper[:, m].min() < 0:
             continue
         excess = np.maximum(weights[:, m, None] - problem.upper[None, :, m], 0.0)
         fraction = excess / np.maximum(problem.targets[None, :, m], 1e-12)
-        total += float(problem.soft_penalty[m] * fraction.min(axis=1).sum())
-    return total
+        forced += problem.soft_penalty[m] * fraction.min(axis=1)
+    return forced
 
 
 def objective(problem: AlignmentProblem, assignment: np.ndarray) -> float:

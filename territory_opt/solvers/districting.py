@@ -21,7 +21,8 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
   region growing, balance and compactness local search, LNS) with a valid lower bound.
 
-Free-centre objective (``centers == "free"``): with w = the first balance metric's weights and
+Free-centre objective (``centers == "free"``): with w = ``problem.free_centre_weight`` (the
+accounts' compactness weights, as for fixed centres; the first balance metric without them) and
 d = ``item_distance_km`` (filled with haversine km from ``item_latlon`` when None), inertia is
 Σ_i w_i·d(i, c(i))² and travel Σ_i w_i·d(i, c(i)), c(i) = the centre unit of i's territory.
 Fixed centres use ``problem.cost``. ``cut_edges`` minimises the number of adjacent unit pairs in
@@ -130,7 +131,7 @@ def free_centre_distances(problem: AlignmentProblem) -> np.ndarray:
 
 def free_centre_cost(problem: AlignmentProblem, dist: np.ndarray) -> np.ndarray:
     """(n, n) cost of unit i served by centre j: w_i·d_ij² (inertia), w_i·d_ij (travel) or 0."""
-    w = np.asarray(problem.weights, float)[:, 0][:, None]
+    w = problem.free_centre_weight[:, None]
     if problem.compactness == "inertia":
         return w * dist**2
     if problem.compactness == "travel":

@@ -95,7 +95,8 @@ def restrict(problem: AlignmentProblem, items: np.ndarray, leaves: np.ndarray,
         workload=None if problem.workload is None else problem.workload[items],
         capacity=None if problem.capacity is None else problem.capacity[leaves],
         max_moved=max_moved, edges=_local_edges(problem.edges, position), center_items=centres,
-        item_distance_km=None, levels=[], notes=[])
+        item_distance_km=None, levels=[], notes=[],
+        cost_weight=None if problem.cost_weight is None else problem.cost_weight[items])
 
 
 def aggregate(problem: AlignmentProblem, level: Level, block: Block,

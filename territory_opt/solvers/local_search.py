@@ -74,7 +74,7 @@ class Plan:
         self.xyz = unit_vectors(np.asarray(problem.item_latlon, float))
         self.dist = (np.asarray(problem.item_distance_km, float)
                      if problem.item_distance_km is not None else None)
-        self.w0 = np.asarray(problem.weights, float)[:, 0]
+        self.w0 = problem.free_centre_weight
         self.fixed_cost = None if self.free else np.asarray(problem.cost, float)
         self.allowed = None if self.free else _allowed(problem)
         self.label = np.full(self.n, -1)
@@ -789,7 +789,14 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     for i, t in enumerate(best_label):
         plan_best.assign(i, int(t))
     plan_best.centre[:] = best_centre
-    penalty_floor = soft_penalty_floor(problem)
+    forced = soft_penalty_floor(problem)
+    penalty_floor = float(forced.sum())
+    if penalty_floor > 0:
+        heavy = np.argsort(-forced)[:min(3, int(np.sum(forced > 0)))]
+        notes.append(f"bound: {penalty_floor:.4g} of soft-balance penalty no plan avoids, forced "
+                     "by units that alone exceed a band: " + ", ".join(
+                         f"{problem.item_ids[i]} ({forced[i]:.3g})" for i in heavy)
+                     + (" …" if np.sum(forced > 0) > 3 else ""))
     bound = penalty_floor + valid_bound(plan_best, plan_best.objective(),
                                         max(deadline, clock.now() + 1.0))
     bound = min(bound, best_obj)
