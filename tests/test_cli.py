@@ -252,6 +252,7 @@ balance = [ { metric = "potential", tolerance = 0.35 } ]
     assert metrics["contiguous"] is True
     assert metrics["balance"]["potential"]["max_abs_deviation"] <= 0.35 + 1e-9
     assert any("locked item(s) not applied" in note for note in metrics["notes"])
+    assert len(metrics["notes"]) == len(set(metrics["notes"]))  # each note once
     # travel recomputed: haversine from each account's unit point to its territory's centre
     from territory_opt.data import load_dataset
     from territory_opt.formulation import haversine_km

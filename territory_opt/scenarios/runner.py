@@ -110,7 +110,8 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         **kpis,
         "levels": _level_kpis(problem, hierarchy),
         "hard_rule_violations": violations,  # the inherited plan's, when mode = "current"
-        "notes": [*problem.notes, *solution.stats.get("notes", [])],
+        # unit-level solvers carry the problem's notes on: each note once, in order
+        "notes": list(dict.fromkeys([*problem.notes, *solution.stats.get("notes", [])])),
         "solver_stats": {k: v for k, v in solution.stats.items() if k != "notes"},
     }
     quotas, extras = None, {}

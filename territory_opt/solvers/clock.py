@@ -135,8 +135,10 @@ def interrupted() -> bool:
 def stopping_on_interrupt() -> Iterator[bool]:
     """Inside the block, Ctrl-C (SIGINT) requests a stop instead of raising KeyboardInterrupt;
     a second one raises it. Yields whether this block installed the handler (the outermost
-    solve, in the main thread); nested blocks and other threads change nothing."""
-    if _INTERRUPT.installed or threading.current_thread() is not threading.main_thread():
+    solve, in the main thread); nested blocks, other threads and a process that ignores SIGINT
+    (e.g. a background job of a shell script) change nothing."""
+    if _INTERRUPT.installed or threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield False
         return
 
