@@ -780,9 +780,9 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
             lns_step(plan, int(t), rng,
                      seconds=min(5.0, start + 0.85 * budget - clock.now()))
         improve(plan, start + 0.85 * budget)
-        if plan.acceptable() and full_objective() < best_obj:
-            best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
-                                                 full_objective())
+        value = full_objective()
+        if plan.acceptable() and value < best_obj:
+            best_label, best_centre, best_obj = plan.label.copy(), plan.centre.copy(), value
         sweeps += 1
         report(f"LNS sweep {sweeps}")
     plan_best = Plan(problem, graph, lower, upper, problem.contiguous)
