@@ -88,6 +88,13 @@ def inertia_of(problem: AlignmentProblem, assignment: np.ndarray, centers: np.nd
     return float(np.sum(problem.weights[:, 0] * d**2))
 
 
+@pytest.fixture(autouse=True)
+def mip_paths(monkeypatch):
+    """These tests examine the MIP paths: no up-front enumeration of every contiguous plan
+    unless a test asks for it (``districting.ENUMERATE_SHARE``)."""
+    monkeypatch.setattr(districting, "ENUMERATE_SHARE", 0.0)
+
+
 def test_published_bounds_reproduced_exactly(county_graph):
     problem = problem_from_graph(county_graph("40"), 5)
     lower, upper = hard_bounds(problem)
@@ -108,13 +115,17 @@ def test_maine_without_contiguity_matches_published_optimum(county_graph):
     assert any("disconnected" in v for v in independent_violations(problem, solution.assignment))
 
 
-@pytest.mark.parametrize("contiguous, published", [(False, 8), (True, 16)])
-def test_maine_cut_edges_match_published_optima(county_graph, contiguous, published):
+@pytest.mark.parametrize("contiguous, published, enumerate_share",
+                         [(False, 8, 0.0), (True, 16, 0.0), (True, 16, 0.05)])
+def test_maine_cut_edges_match_published_optima(county_graph, monkeypatch, contiguous,
+                                                published, enumerate_share):
     # T1 (Validi & Buchanan 2022): the best plan without contiguity is disconnected, so
-    # imposing contiguity doubles the cut edges
+    # imposing contiguity doubles the cut edges; proved by the MIP and by enumeration
+    monkeypatch.setattr(districting, "ENUMERATE_SHARE", enumerate_share)
     problem = problem_from_graph(county_graph("23"), 2, objective="cut_edges", contiguous=contiguous)
     solution = solve_districting(problem, SolveOptions(time_limit=20))
     assert solution.status == "OPTIMAL"
+    assert (solution.stats["model"] == "enumeration") == (enumerate_share > 0)
     assert cut_edge_count(problem.edges, solution.assignment) == published
     assert solution.objective == published and solution.bound == published
     assert independent_violations(problem, solution.assignment) == []
@@ -206,6 +217,28 @@ def test_contiguous_inertia_matches_brute_force_with_flow_rows_and_cut_loop(
     assert brute_force_min_inertia(problem) < 0.8 * best
 
 
+@pytest.mark.parametrize("objective", ["inertia", "cut_edges"])
+def test_enumeration_proves_small_contiguous_instances_like_brute_force(monkeypatch, objective):
+    # the 4×4 grid with 6 edges removed where contiguity binds (previous test): enumerating every
+    # contiguous plan finds the brute-force optimum and proves it without the MIP
+    monkeypatch.setattr(districting, "ENUMERATE_SHARE", 0.5)
+    problem = grid_problem(4, 2, 0.01, seed=10)
+    problem.edges = problem.edges[np.random.default_rng(10).random(len(problem.edges)) > 0.3]
+    problem.compactness = objective
+    solution = solve_districting(problem, SolveOptions(time_limit=10))
+    assert solution.stats["model"] == "enumeration"
+    assert solution.status == "OPTIMAL" and solution.bound == solution.objective
+    assert independent_violations(problem, solution.assignment) == []
+    if objective == "inertia":
+        best = brute_force_min_inertia(problem)
+        assert inertia_of(problem, solution.assignment, solution.centers) == pytest.approx(
+            best, rel=1e-9)
+    else:
+        best = brute_force_min_cut(problem)
+        assert cut_edge_count(problem.edges, solution.assignment) == best
+    assert solution.objective == pytest.approx(best, rel=1e-9)
+
+
 @pytest.mark.parametrize("seed", [10, 11, 12])
 def test_exact_model_improves_a_poor_incumbent_to_the_optimum(monkeypatch, seed):
     # the incumbent is HiGHS's objective bound: it must prune only what cannot beat it. Start the
@@ -287,12 +320,17 @@ def test_recombination_keeps_plans_connected_balanced_and_never_worse():
     assert sum(price(np.flatnonzero(label == t)) for t in range(3)) == 2 * after
 
 
-def test_maine_contiguous_inertia_is_proved_at_the_published_optimum(county_graph):
-    # VBL 2022: 19093.26 with contiguity, against 10789.07 without
+@pytest.mark.parametrize("enumerate_share", [0.0, 0.02])
+def test_maine_contiguous_inertia_is_proved_at_the_published_optimum(county_graph, monkeypatch,
+                                                                     enumerate_share):
+    # VBL 2022: 19093.26 with contiguity, against 10789.07 without; proved by the MIP and by
+    # enumerating every contiguous plan (the default for Maine: 17 candidate territories)
+    monkeypatch.setattr(districting, "ENUMERATE_SHARE", enumerate_share)
     graph = county_graph("23")
     problem = problem_from_graph(graph, 2)
     solution = solve_districting(problem, SolveOptions(time_limit=60))
     assert solution.status == "OPTIMAL" and solution.gap <= 1e-3
+    assert (solution.stats["model"] == "enumeration") == (enumerate_share > 0)
     assert score_moi(graph, solution.assignment, solution.centers) == pytest.approx(19093.26,
                                                                                    abs=0.01)
     assert independent_violations(problem, solution.assignment) == []

@@ -48,7 +48,7 @@ def plans_within(graph: nx.Graph, cost, weights, lower, upper, k, contiguous):
             yield sum(cost[i, j] for i, j in pairs), pairs
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)  # the same 60 on every run
 @given(instances(), st.booleans())
 def test_fixing_keeps_every_pair_of_plans_within_the_cutoff(instance, contiguous):
     n, k, edges, weights, xy, slack, tolerance = instance

@@ -1,4 +1,5 @@
-"""The exhaustive partition search agrees with brute force and returns valid plans."""
+"""The exhaustive partition search agrees with brute force and returns valid plans (the
+cheapest, when given a territory price)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from itertools import product
 
 import networkx as nx
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,6 +63,36 @@ def test_search_agrees_with_brute_force(instance):
                             else "NONE")
     if found.status == "FOUND":
         assert valid(graph, weights, lower, upper, found.labels, k)
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances(), st.integers(0, 10_000))
+def test_priced_search_returns_the_cheapest_plan(instance, seed):
+    # price = squared distance to the territory's best member on random points, as for the
+    # moment of inertia; brute force over all labellings gives the cheapest valid plan
+    n, edges, weights, lower, upper, k = instance
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(edges)
+    points = np.random.default_rng(seed).random((n, 2))
+    squared = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+
+    def price(members) -> float:
+        members = list(members)
+        return float(squared[np.ix_(members, members)].sum(axis=0).min())
+
+    def plan_price(labels) -> float:
+        return sum(price(np.flatnonzero(np.asarray(labels) == t)) for t in range(k))
+
+    found = search_partition(Graph.from_edges(n, np.array(edges, dtype=int).reshape(-1, 2)),
+                             weights, lower, upper, k, seconds=30, price=price)
+    plans = [labels for labels in product(range(k), repeat=n)
+             if labels[0] == 0 and valid(graph, weights, lower, upper, labels, k)]
+    assert found.status == ("FOUND" if plans else "NONE")
+    if plans:
+        assert valid(graph, weights, lower, upper, found.labels, k)
+        assert found.cost == pytest.approx(plan_price(found.labels))
+        assert found.cost == pytest.approx(min(plan_price(labels) for labels in plans))
 
 
 def test_deadline_gives_unknown_and_more_time_a_valid_plan():

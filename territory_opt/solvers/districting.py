@@ -17,7 +17,10 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   plan is kept); likewise for cut edges on a connected unit graph, priced by perimeter.
   Under contiguity, when the quick plan finds nothing, an exhaustive search over connected
   territories (``partition_search.py``; it proves SC infeasible in a second) and then the flow
-  model without objective look for any plan first, or prove that none exists.
+  model without objective look for any plan first, or prove that none exists. Before all of
+  this, for free centres or cut edges with shared bounds and no soft metrics, the same search
+  priced by territory tries to enumerate every contiguous plan (``ENUMERATE_SHARE`` of the
+  time); when it finishes, its cheapest plan is proved optimal (Maine in 0.01 s).
 * Larger ones go to the heuristic engine in ``local_search.py`` (spanning-tree bisection or
   region growing, balance and compactness local search, LNS) with a valid lower bound.
 
@@ -59,7 +62,7 @@ from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing, pairwise_s
 from territory_opt.solvers.graph_problem import distance_matrix_km
 from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
-from territory_opt.solvers.partition_search import search_partition
+from territory_opt.solvers.partition_search import PartitionSearch, search_partition
 from territory_opt.solvers.recom import perimeter_price, recombine_restarting
 
 EXACT_MAX_UNITS = 400       # free centres: n² candidate pairs before fixing
@@ -85,6 +88,10 @@ RESTART_STALL = 3.0
 # the cut edges reached are the same up to seed noise (KS 32–34 either way).
 CUT_QUICK_SHARE = 0.05
 CUT_POLISH_SHARE = 0.05
+# Share of the time limit for enumerating every contiguous plan first (free centres or cut
+# edges, shared bounds, no soft metrics): it proves ME's optimum (16 units, k = 2) in 0.01 s,
+# where the MIP needs 22 s; NM, ID and WV have too many plans (not done in 20 s).
+ENUMERATE_SHARE = 0.02
 # Share of the time limit for the exhaustive partition search when no quick plan exists (0: skip
 # it). It proves SC (46 units, k = 7) infeasible in 1 s, OR in 2.6 s and NH at once; CO it
 # cannot settle in minutes, the flow feasibility model does in about a second.
@@ -225,9 +232,9 @@ def _start_plan(problem: AlignmentProblem, inst: ExactInstance, options: SolveOp
         return ExactResult("FEASIBLE", quick[1][quick[0]], None, None, seconds)
     if not problem.contiguous:
         return None
-    labels = _partition_probe(problem, inst, PROBE_SHARE * options.time_limit, notes)
-    if labels is not None:
-        return ExactResult("FEASIBLE", _centre_columns(inst, labels), None, None, seconds)
+    found = _partition_probe(problem, inst, PROBE_SHARE * options.time_limit, notes)
+    if found is not None and found.labels is not None:
+        return ExactResult("FEASIBLE", _centre_columns(inst, found.labels), None, None, seconds)
     probe = solve_exact(replace(inst, cost=np.zeros_like(inst.cost), root_flow=True), True,
                         0.15 * options.time_limit, options.relative_gap)
     notes.append(f"no quick plan; the feasibility model ended {probe.status} "
@@ -245,19 +252,22 @@ def _no_plan(problem: AlignmentProblem, lower: np.ndarray, upper: np.ndarray) ->
 
 
 def _partition_probe(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
-                     notes: list[str]) -> np.ndarray | None:
-    """Exhaustive search for contiguous territories sharing their bounds, when the quick plans
-    found none: a plan (territory per unit), or None when the search ran out of ``seconds``
-    or does not apply. Raises InfeasibleError, with the reason, when it proves none exists."""
+                     notes: list[str], price: Callable[[np.ndarray], float] | None = None
+                     ) -> PartitionSearch | None:
+    """Exhaustive search for contiguous territories sharing their bounds: the first plan it
+    meets or, with ``price``, the cheapest (``partition_search``; labels = territory per unit);
+    None when it does not apply. Raises InfeasibleError, with the reason, when it proves that
+    no plan exists."""
     if not (seconds > 0 and problem.contiguous and inst.shared_bounds):
         return None
     hard = ~inst.soft
     found = search_partition(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
-                             inst.upper[0, hard], inst.k, seconds)
-    notes.append(f"no quick plan; the exhaustive partition search ended {found.status} after "
-                 f"{found.candidates} candidate territories in {found.seconds:.1f} s")
+                             inst.upper[0, hard], inst.k, seconds, price)
+    notes.append(f"the exhaustive partition search ({'cheapest' if price else 'any'} plan) "
+                 f"ended {found.status} after {found.candidates} candidate territories in "
+                 f"{found.seconds:.1f} s")
     if found.status != "NONE":
-        return found.labels
+        return found
     searched = (f"exhaustive search of {found.candidates} candidate territories in "
                 f"{found.regions} sub-regions, {found.seconds:.1f} s")
     no_plan = _no_plan(problem, inst.lower, inst.upper)
@@ -354,22 +364,55 @@ def _recombine_labels(inst: ExactInstance, plan: tuple[np.ndarray, float], deadl
     return (labels, cut) if cut < plan[1] else plan
 
 
-def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
-                       rng: np.random.Generator, stop: threading.Event,
-                       fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
-    """Recombination short bursts on a free-centre plan (column = centre unit per unit), each
-    territory priced at its best member centre: min_j Σ_i cost_ij over allowed pairs; walks
-    restart from ``fresh()`` after ``RESTART_STALL`` seconds without improvement."""
+def _centre_price(inst: ExactInstance) -> Callable[[np.ndarray], float]:
+    """Free centres: a territory's cost at its best member centre, min_j Σ_i cost_ij over
+    allowed pairs (units → cost)."""
     cost = np.where(inst.allowed, inst.cost, np.inf)
 
     def price(members: np.ndarray) -> float:
         return float(cost[np.ix_(members, members)].sum(axis=0).min())
+    return price
 
+
+def _enumerate_plans(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
+                     notes: list[str]) -> ExactResult | None:
+    """Small contiguous instances: the cheapest of all contiguous plans by exhaustive
+    enumeration (``partition_search`` with each territory's price; a proof of optimality or,
+    raised as InfeasibleError, of infeasibility), or None when it does not finish in ``seconds``
+    or does not apply (territories with their own bounds, soft metrics, fixed centres)."""
+    if inst.mode == "fixed" or inst.soft.any():
+        return None
+    started = time.monotonic()
+    price = (perimeter_price(inst.graph.edge_array(), inst.graph.n) if inst.mode == "labels"
+             else _centre_price(inst))
+    found = _partition_probe(problem, inst, seconds, notes, price)
+    if found is None or found.labels is None or not np.isfinite(found.cost):
+        return None
+    if inst.mode == "labels":
+        column_of = order_labels(found.labels, inst.order) if inst.ordered_labels \
+            else found.labels
+        edges = inst.graph.edge_array()
+        objective = float(np.sum(column_of[edges[:, 0]] != column_of[edges[:, 1]]))
+    else:
+        column_of = _centre_columns(inst, found.labels)
+        objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
+    return ExactResult("OPTIMAL", column_of, objective, objective,
+                       time.monotonic() - started,
+                       [(f"every contiguous plan enumerated: {found.candidates} candidate "
+                         "territories; the cheapest is optimal")], rounds=0)
+
+
+def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
+                       rng: np.random.Generator, stop: threading.Event,
+                       fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
+    """Recombination short bursts on a free-centre plan (column = centre unit per unit), each
+    territory priced by ``_centre_price``; walks restart from ``fresh()`` after
+    ``RESTART_STALL`` seconds without improvement."""
     hard = ~inst.soft
     _, label = np.unique(plan[0], return_inverse=True)
     label, _ = recombine_restarting(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
-                                    inst.upper[0, hard], price, label, deadline, rng, fresh,
-                                    RESTART_STALL, stop)
+                                    inst.upper[0, hard], _centre_price(inst), label, deadline,
+                                    rng, fresh, RESTART_STALL, stop)
     column_of = _centre_columns(inst, label)
     objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
     return (column_of, objective) if objective < plan[1] else plan
@@ -467,7 +510,8 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, connected: b
             best = (labels, cut)
     notes.append(f"start plan: fewest cut edges over {tries} quick plans: "
                  f"{best[1] if best else 'none'}")
-    labels = None if best is not None else _partition_probe(required, inst, probe, notes)
+    found = None if best is not None else _partition_probe(required, inst, probe, notes)
+    labels = None if found is None else found.labels
     if labels is not None:
         labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
         best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
@@ -567,12 +611,13 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                    and flow_arcs(graph, allowed) <= ROOT_FLOW_MAX_ARCS))
     incumbent, first = None, None
     connected = mode == "labels" and len(components(graph, range(n))) == 1
-    if mode == "labels":
+    enumerated = _enumerate_plans(problem, inst, ENUMERATE_SHARE * options.time_limit, notes)
+    if enumerated is None and mode == "labels":
         incumbent = _cut_edge_start(problem, inst, connected,
                                     CUT_QUICK_SHARE * options.time_limit,
                                     PROBE_SHARE * options.time_limit,
                                     CUT_POLISH_SHARE * options.time_limit, options.seed, notes)
-    elif mode == "free" and not cut_edges and uniform:
+    elif enumerated is None and mode == "free" and not cut_edges and uniform:
         # The location-allocation start assumes every territory has the same bounds; with
         # unequal targets (e.g. part-time reps) the exact model's label variables decide.
         first = _start_plan(problem, inst, options, notes)
@@ -580,7 +625,9 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
             incumbent = _location_allocation_start(
                 inst, options, notes, problem, None if first is None else first.column_of)
     mip_inst = inst
-    if first is not None and first.status == "INFEASIBLE":
+    if enumerated is not None:
+        result = enumerated
+    elif first is not None and first.status == "INFEASIBLE":
         result = first
     elif mode == "free" and problem.contiguous and incumbent is not None:
         # only under contiguity: without it the fixing repeats the MIP's own LP reduced-cost
@@ -600,7 +647,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                              options.time_limit - (clock.now() - start),
                              options.relative_gap, progress=options.progress,
                              incumbent=incumbent)
-    model_name = {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode]
+    model_name = ("enumeration" if enumerated is not None else
+                  {"free": "hess", "fixed": "zoltners-sinha", "labels": "labelling"}[mode])
     stats = {"model": model_name,
              "contiguity": ("none" if not problem.contiguous else
                             "scf+lcut-loop" if mode == "labels" else

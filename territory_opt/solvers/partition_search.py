@@ -10,6 +10,10 @@ territories, the numbers adding up to m − 1; each component is then solved the
 R ∖ S that no frontier unit touches can never change again, so it must already hold a whole
 number of territories.
 
+With a territory ``price`` (e.g. its moment of inertia about its best member centre) the search
+goes on past the first plan and returns the cheapest: each (region, count) memo then holds its
+cheapest split, so the plan is optimal among all connected plans (a proof, like NONE).
+
 The answer is exact (FOUND with a plan, or NONE) unless the deadline comes first (UNKNOWN).
 Regions are Python integers used as bit sets (bit i = unit i). The running time grows
 exponentially with the units per territory: on the US county instances it settles SC (46
@@ -19,6 +23,7 @@ units, k = 7: no plan) in under a second, but finds no plan for AL or KS in a mi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 
@@ -37,6 +42,7 @@ class PartitionSearch:
 
     status: str                    # FOUND | NONE | UNKNOWN (deadline)
     labels: np.ndarray | None      # (n,) territory 0..k-1 per unit when FOUND
+    cost: float | None             # with a price: the plan's total price (the cheapest plan)
     candidates: int                # connected territories enumerated
     regions: int                   # distinct (region, territory count) pairs examined
     seconds: float
@@ -55,15 +61,20 @@ def _bits(mask: int):
         mask ^= low
 
 
+Split = tuple[float, list[int]]   # (total price, territories as bit sets)
+
+
 class _Search:
     def __init__(self, graph: Graph, weights: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray, deadline: float):
+                 upper: np.ndarray, deadline: float,
+                 price: Callable[[np.ndarray], float] | None):
         self.nbr = [sum(1 << int(v) for v in nbrs) for nbrs in graph.nbrs]
+        self.price = price
         self.weight = [tuple(float(x) for x in row) for row in weights]
         self.lower = [float(x) - 1e-9 for x in lower]
         self.upper = [float(x) + 1e-9 for x in upper]
         self.deadline = deadline
-        self.memo: dict[tuple[int, int], list[int] | None] = {}
+        self.memo: dict[tuple[int, int], Split | None] = {}
         self.candidates = 0
         self.pops = 0
         self.root: int | None = None
@@ -95,25 +106,35 @@ class _Search:
         lo, hi = territory_counts(self.load(mask), self.lower, self.upper)
         return max(lo, 1), hi
 
-    def split(self, comps: list[int], m: int) -> list[int] | None:
-        """Territories for disjoint connected regions holding m territories in all, or None."""
+    def cost(self, mask: int) -> float:
+        """One territory's price (0 without a price: any plan will do)."""
+        return 0.0 if self.price is None else self.price(np.fromiter(_bits(mask), dtype=int))
+
+    def better(self, found: Split | None, best: Split | None) -> Split | None:
+        return found if found is not None and (best is None or found[0] < best[0]) else best
+
+    def split(self, comps: list[int], m: int) -> Split | None:
+        """Territories for disjoint connected regions holding m territories in all (the
+        cheapest, with a price), or None."""
         ranges = [self.counts(c) for c in comps]
         if any(lo > hi for lo, hi in ranges) or not (
                 sum(lo for lo, _ in ranges) <= m <= sum(min(hi, m) for _, hi in ranges)):
             return None
+        best = None
         for shares in product(*(range(lo, min(hi, m) + 1) for lo, hi in ranges)):
             if sum(shares) != m:
                 continue
-            plan: list[int] | None = []
+            plan: Split | None = (0.0, [])
             for comp, share in zip(comps, shares):
                 part = self.region(comp, share)
                 if part is None:
                     plan = None
                     break
-                plan += part
-            if plan is not None:
-                return plan
-        return None
+                plan = (plan[0] + part[0], plan[1] + part[1])
+            best = self.better(plan, best)
+            if best is not None and self.price is None:
+                break
+        return best
 
     def fits(self, load: tuple[float, ...]) -> bool:
         return all(lo <= x <= up for x, lo, up in zip(load, self.lower, self.upper))
@@ -127,13 +148,14 @@ class _Search:
                     return False
         return True
 
-    def region(self, region: int, m: int) -> list[int] | None:
-        """Territories (bit sets) splitting the connected ``region`` into m, or None."""
+    def region(self, region: int, m: int) -> Split | None:
+        """Territories (bit sets) splitting the connected ``region`` into m (the cheapest, with
+        a price), or None."""
         key = (region, m)
         if key in self.memo:
             return self.memo[key]
         if m == 1:
-            found = [region] if self.fits(self.load(region)) else None
+            found = (self.cost(region), [region]) if self.fits(self.load(region)) else None
             self.memo[key] = found
             return found
         root = min(_bits(region),
@@ -156,8 +178,9 @@ class _Search:
                 self.root_options += first
                 rest = self.split(self.components(region & ~taken), m - 1)
                 if rest is not None:
-                    found = [taken] + rest
-                    break
+                    found = self.better((self.cost(taken) + rest[0], [taken] + rest[1]), found)
+                    if self.price is None:
+                        break
             if not frontier:
                 continue
             unit = (frontier & -frontier).bit_length() - 1
@@ -174,25 +197,29 @@ class _Search:
 
 
 def search_partition(graph: Graph, weights: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                     k: int, seconds: float) -> PartitionSearch:
-    """Split the units into k connected territories with every load in [lower, upper].
+                     k: int, seconds: float,
+                     price: Callable[[np.ndarray], float] | None = None) -> PartitionSearch:
+    """Split the units into k connected territories with every load in [lower, upper]: the
+    first plan found, or with ``price`` (units of one territory → its cost, additive over
+    territories) the cheapest of all.
 
     ``weights`` (n, m) hard metrics; ``lower``/``upper`` (m,) the bounds shared by all
     territories. Islands and other disconnected parts of the graph hold whole territories."""
     start = time.monotonic()
     search = _Search(graph, np.asarray(weights, float).reshape(graph.n, -1), lower, upper,
-                     clock.now() + seconds)
+                     clock.now() + seconds, price)
     pieces = search.components((1 << graph.n) - 1)
     try:
-        parts = search.split(pieces, k)
-        status = "NONE" if parts is None else "FOUND"
+        found = search.split(pieces, k)
+        status = "NONE" if found is None else "FOUND"
     except _Deadline:
-        parts, status = None, "UNKNOWN"
+        found, status = None, "UNKNOWN"
     labels = None
-    if parts is not None:
+    if found is not None:
         labels = np.full(graph.n, -1)
-        for t, part in enumerate(parts):
+        for t, part in enumerate(found[1]):
             labels[list(_bits(part))] = t
-    return PartitionSearch(status, labels, search.candidates, len(search.memo),
+    return PartitionSearch(status, labels, None if found is None or price is None else found[0],
+                           search.candidates, len(search.memo),
                            time.monotonic() - start,
                            search.root if len(pieces) == 1 else None, search.root_options)
