@@ -108,7 +108,11 @@ class _Search:
 
     def cost(self, mask: int) -> float:
         """One territory's price (0 without a price: any plan will do)."""
-        return 0.0 if self.price is None else self.price(np.fromiter(_bits(mask), dtype=int))
+        if self.price is None:
+            return 0.0
+        members = np.fromiter(_bits(mask), dtype=int)
+        clock.visits(len(members))  # deterministic runs: about a unit visit per member
+        return self.price(members)
 
     def better(self, found: Split | None, best: Split | None) -> Split | None:
         return found if found is not None and (best is None or found[0] < best[0]) else best
