@@ -108,12 +108,17 @@ def test_cp_sat_leaves_ctrl_c_to_python():
 @pytest.mark.parametrize("presses", [1, 2])
 def test_cli_keeps_the_plan_on_one_ctrl_c_and_aborts_on_two(tmp_path, presses):
     """The demo's main job, Ctrl-C'd during its HiGHS MIP: one press writes the results folder
-    with the note and exits 0; two abort with exit code 130 and write nothing."""
+    with the note and exits 0; two abort with exit code 130 and write nothing. The quota
+    guardrails are loosened: the plan at the press is whatever HiGHS had after 1 s, and under
+    load an early one can leave a district's quotas outside ±25 % growth (exit 3, explained)."""
+    scenario = tmp_path / "ctrl-c.toml"
+    scenario.write_text(f'extends = "{REPO / "scenarios" / "demo-balanced.toml"}"\n'
+                        "[quota]\nguardrails = { max_growth = 10.0, min_growth = -0.99 }\n")
     script = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
               f"from ctrl_c_hook import press_during; press_during('run_highs', {presses})\n"
               "from territory_opt import cli; cli.entry()\n")
     done = subprocess.run(
-        [sys.executable, "-c", script, "run", "scenarios/demo-balanced.toml", "--time-limit",
+        [sys.executable, "-c", script, "run", str(scenario), "--time-limit",
          "20", "--no-map", "--out", str(tmp_path)],
         cwd=REPO, env=dict(os.environ, COLUMNS="250", NO_COLOR="1",
                            PYTHONPATH=str(REPO / "tests")), capture_output=True,
