@@ -278,7 +278,7 @@ def test_recombination_beside_the_mip_returns_a_valid_plan_never_worse(monkeypat
         restarts.append(quick_plan(problem, graph, lower, upper, 0.2, len(restarts)))
         return None if restarts[-1] is None else restarts[-1][0]
 
-    column_of, objective = districting._recombine_centres(
+    column_of, objective = districting._recombine(
         inst, start, time.monotonic() + 1.0, np.random.default_rng(0), threading.Event(), fresh)
     assert any(plan is not None for plan in restarts)
     assert objective <= start[1]

@@ -349,24 +349,24 @@ def _fresh_plans(problem: AlignmentProblem, inst: ExactInstance,
     return fresh
 
 
-def _recombine_labels(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
-                      rng: np.random.Generator, stop: threading.Event | None,
-                      fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
-    """Recombination short bursts on a labels-mode plan (cut edges), each territory priced
-    by its perimeter; returns the better of ``plan`` and the walks' best (labels, cut edges)."""
-    hard = ~inst.soft
-    edges = inst.graph.edge_array()
-    labels, _ = recombine_restarting(
-        inst.graph, inst.weights[:, hard], inst.lower[0, hard], inst.upper[0, hard],
-        perimeter_price(edges, inst.graph.n), plan[0], deadline, rng, fresh, RESTART_STALL, stop)
-    labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
-    cut = float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]]))
-    return (labels, cut) if cut < plan[1] else plan
+def _plan_of_labels(inst: ExactInstance, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """A plan given as territory labels 0..k−1, in the exact model's terms: labels mode →
+    (labels in π order when ordered, cut edges); free centres → (each unit's territory's best
+    member centre, the plan's cost)."""
+    if inst.mode == "labels":
+        labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
+        edges = inst.graph.edge_array()
+        return labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]]))
+    column_of = _centre_columns(inst, labels)
+    return column_of, float(inst.cost[np.arange(len(column_of)), column_of].sum())
 
 
-def _centre_price(inst: ExactInstance) -> Callable[[np.ndarray], float]:
-    """Free centres: a territory's cost at its best member centre, min_j Σ_i cost_ij over
-    allowed pairs (units → cost)."""
+def _territory_price(inst: ExactInstance) -> Callable[[np.ndarray], float]:
+    """One territory's cost (units → cost), additive over a plan: its perimeter in edges in
+    labels mode (cut edges; a plan's total is twice its cut edges), else its cost at its best
+    member centre, min_j Σ_i cost_ij over allowed pairs."""
+    if inst.mode == "labels":
+        return perimeter_price(inst.graph.edge_array(), inst.graph.n)
     cost = np.where(inst.allowed, inst.cost, np.inf)
 
     def price(members: np.ndarray) -> float:
@@ -377,45 +377,36 @@ def _centre_price(inst: ExactInstance) -> Callable[[np.ndarray], float]:
 def _enumerate_plans(problem: AlignmentProblem, inst: ExactInstance, seconds: float,
                      notes: list[str]) -> ExactResult | None:
     """Small contiguous instances: the cheapest of all contiguous plans by exhaustive
-    enumeration (``partition_search`` with each territory's price; a proof of optimality or,
+    enumeration (``partition_search`` priced by ``_territory_price``; a proof of optimality or,
     raised as InfeasibleError, of infeasibility), or None when it does not finish in ``seconds``
     or does not apply (territories with their own bounds, soft metrics, fixed centres)."""
-    if inst.mode == "fixed" or inst.soft.any():
+    if inst.mode == "fixed" or inst.soft.any() or not (problem.contiguous and inst.shared_bounds):
         return None
     started = time.monotonic()
-    price = (perimeter_price(inst.graph.edge_array(), inst.graph.n) if inst.mode == "labels"
-             else _centre_price(inst))
-    found = _partition_probe(problem, inst, seconds, notes, price)
+    found = _partition_probe(problem, inst, seconds, notes, _territory_price(inst))
     if found is None or found.labels is None or not np.isfinite(found.cost):
         return None
-    if inst.mode == "labels":
-        column_of = order_labels(found.labels, inst.order) if inst.ordered_labels \
-            else found.labels
-        edges = inst.graph.edge_array()
-        objective = float(np.sum(column_of[edges[:, 0]] != column_of[edges[:, 1]]))
-    else:
-        column_of = _centre_columns(inst, found.labels)
-        objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
+    column_of, objective = _plan_of_labels(inst, found.labels)
     return ExactResult("OPTIMAL", column_of, objective, objective,
                        time.monotonic() - started,
                        [(f"every contiguous plan enumerated: {found.candidates} candidate "
                          "territories; the cheapest is optimal")], rounds=0)
 
 
-def _recombine_centres(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
-                       rng: np.random.Generator, stop: threading.Event,
-                       fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
-    """Recombination short bursts on a free-centre plan (column = centre unit per unit), each
-    territory priced by ``_centre_price``; walks restart from ``fresh()`` after
-    ``RESTART_STALL`` seconds without improvement."""
+def _recombine(inst: ExactInstance, plan: tuple[np.ndarray, float], deadline: float,
+               rng: np.random.Generator, stop: threading.Event | None,
+               fresh: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, float]:
+    """Recombination short bursts from ``plan`` (the exact model's columns and objective),
+    each territory priced by ``_territory_price``; walks restart from ``fresh()`` after
+    ``RESTART_STALL`` seconds without improvement. Returns the better of ``plan`` and the
+    walks' best."""
     hard = ~inst.soft
     _, label = np.unique(plan[0], return_inverse=True)
     label, _ = recombine_restarting(inst.graph, inst.weights[:, hard], inst.lower[0, hard],
-                                    inst.upper[0, hard], _centre_price(inst), label, deadline,
-                                    rng, fresh, RESTART_STALL, stop)
-    column_of = _centre_columns(inst, label)
-    objective = float(inst.cost[np.arange(len(column_of)), column_of].sum())
-    return (column_of, objective) if objective < plan[1] else plan
+                                    inst.upper[0, hard], _territory_price(inst), label,
+                                    deadline, rng, fresh, RESTART_STALL, stop)
+    walked = _plan_of_labels(inst, label)
+    return walked if walked[1] < plan[1] else plan
 
 
 def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
@@ -428,11 +419,10 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
     by perimeter. The better plan wins; the MIP's bound stays valid for it.
     Deterministic runs cannot race two threads: the walks get ``RECOMBINE_SHARE`` of the time
     first, and the MIP starts from their plan."""
-    recombine = _recombine_labels if inst.mode == "labels" else _recombine_centres
     fresh = _fresh_plans(replace(problem, contiguous=True), inst, options.seed + 1)
     if clock.deterministic():
         began = clock.now()
-        walked = recombine(inst, incumbent, began + RECOMBINE_SHARE * seconds,
+        walked = _recombine(inst, incumbent, began + RECOMBINE_SHARE * seconds,
                            np.random.default_rng(options.seed), threading.Event(), fresh)
         if walked[1] < incumbent[1]:
             notes.append(f"recombination before the MIP found {walked[1]:.10g}")
@@ -440,7 +430,7 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
                            options.relative_gap, progress=options.progress, incumbent=walked)
     deadline = time.monotonic() + 0.95 * seconds
     stop, found = threading.Event(), []
-    worker = threading.Thread(target=lambda: found.append(recombine(
+    worker = threading.Thread(target=lambda: found.append(_recombine(
         inst, incumbent, deadline, np.random.default_rng(options.seed), stop, fresh)),
         daemon=True)
     worker.start()
@@ -496,7 +486,6 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, connected: b
     required = problem
     if connected:
         problem = replace(problem, contiguous=True)
-    edges = inst.graph.edge_array()
     best, tries = None, 0
     while clock.now() < deadline:
         quick = quick_plan(problem, inst.graph, inst.lower, inst.upper,
@@ -504,20 +493,17 @@ def _cut_edge_start(problem: AlignmentProblem, inst: ExactInstance, connected: b
         tries += 1
         if quick is None:
             continue
-        labels = order_labels(quick[0], inst.order) if inst.ordered_labels else quick[0]
-        cut = float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]]))
-        if best is None or cut < best[1]:
-            best = (labels, cut)
+        plan = _plan_of_labels(inst, quick[0])
+        if best is None or plan[1] < best[1]:
+            best = plan
     notes.append(f"start plan: fewest cut edges over {tries} quick plans: "
                  f"{best[1] if best else 'none'}")
     found = None if best is not None else _partition_probe(required, inst, probe, notes)
-    labels = None if found is None else found.labels
-    if labels is not None:
-        labels = order_labels(labels, inst.order) if inst.ordered_labels else labels
-        best = (labels, float(np.sum(labels[edges[:, 0]] != labels[edges[:, 1]])))
+    if found is not None and found.labels is not None:
+        best = _plan_of_labels(inst, found.labels)
     if best is not None and problem.contiguous and inst.shared_bounds:
-        best = _recombine_labels(inst, best, clock.now() + polish, np.random.default_rng(seed),
-                                 None, _fresh_plans(problem, inst, seed + tries))
+        best = _recombine(inst, best, clock.now() + polish, np.random.default_rng(seed), None,
+                          _fresh_plans(problem, inst, seed + tries))
         notes.append(f"recombination short bursts with restarts: {best[1]:g} cut edges")
     return best
 
