@@ -6,23 +6,31 @@ folder. Heavier pieces (maps, exports, quotas) live in their subpackages and are
 imported on first use, so ``import territory_opt`` stays cheap.
 """
 
-from territory_opt.errors import InfeasibleError, InputError, InputIssue, NoSolutionError
+from territory_opt.errors import (
+    InfeasibleError,
+    InputError,
+    InputIssue,
+    NoSolutionError,
+    QuotaInfeasibleError,
+)
 from territory_opt.scenarios.config import Scenario, load_scenario
 
 __version__ = "0.1.0"
 
-_RUNNER = ("load_result", "run_file", "run_scenario", "write_result")
+_RUNNER = ("load_result", "run_and_write", "run_file", "run_scenario", "write_result")
 
 __all__ = [
     "InfeasibleError",
     "InputError",
     "InputIssue",
     "NoSolutionError",
+    "QuotaInfeasibleError",
     "Result",
     "Scenario",
     "__version__",
     "load_result",
     "load_scenario",
+    "run_and_write",
     "run_file",
     "run_scenario",
     "write_result",

@@ -18,7 +18,12 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from territory_opt.errors import InfeasibleError, InputError, TerritoryOptError
+from territory_opt.errors import (
+    InfeasibleError,
+    InputError,
+    QuotaInfeasibleError,
+    TerritoryOptError,
+)
 from territory_opt.solvers.clock import INTERRUPTED_NOTE, SAFETY_NOTE
 
 app = typer.Typer(
@@ -98,15 +103,17 @@ def _summary(name: str, metrics: dict, folder: Path) -> None:
 
 def _run_one(path: Path, folder: Path, overrides: dict | None, with_map: bool):
     from territory_opt.scenarios.config import load_scenario
-    from territory_opt.scenarios.runner import run_scenario, write_result
+    from territory_opt.scenarios.runner import run_and_write
 
     scenario = load_scenario(path, overrides)
     target = folder / scenario.name
-    with _progress() as progress:
-        show = ProgressDisplay(progress, scenario.name)
-        result = run_scenario(scenario, progress=show)
-        show("write", {})
-        write_result(result, target, with_map=with_map)
+    try:
+        with _progress() as progress:
+            result = run_and_write(scenario, target, progress=ProgressDisplay(progress, scenario.name),
+                                   with_map=with_map)
+    except QuotaInfeasibleError as error:
+        _summary(scenario.name, error.result.metrics, target)
+        raise
     _summary(scenario.name, result.metrics, target)
     return result
 
@@ -231,7 +238,12 @@ def export(
         if not sep or not key:
             raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
         options[key.strip()] = value.strip()
-    paths = export_result(load_result(result_dir), to, out_dir or result_dir / "export", **options)
+    result = load_result(result_dir)
+    quota = result.metrics.get("quota")
+    if isinstance(quota, dict) and quota.get("status") == "INFEASIBLE":
+        out.print(f"[yellow]{result_dir} has no quotas[/] (they could not meet their guardrails); "
+                  "the export carries the alignment only")
+    paths = export_result(result, to, out_dir or result_dir / "export", **options)
     for path in paths:
         out.print(str(path))
 
@@ -383,9 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         _print_issues(error)
         return error.exit_code
     except InfeasibleError as error:
-        console.print("[bold red]Infeasible[/]: the hard constraints cannot all hold:")
+        console.print(f"[bold red]Infeasible[/]: {error.headline}:")
         for reason in error.reasons:
-            console.print(f"  - {reason}")
+            console.print(f"  - {reason}", markup=False, highlight=False)
         return error.exit_code
     except TerritoryOptError as error:
         console.print(f"[bold red]Error[/]: {error}")

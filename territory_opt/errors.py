@@ -57,10 +57,22 @@ class InfeasibleError(TerritoryOptError):
     """The hard constraints cannot all hold; ``reasons`` say which conflict, in plain words."""
 
     exit_code = 3
+    headline = "the hard constraints cannot all hold"
 
     def __init__(self, reasons: list[str]):
-        self.reasons = list(reasons) or ["the hard constraints cannot all hold"]
+        self.reasons = list(reasons) or [self.headline]
         super().__init__("infeasible:\n" + "\n".join(f"- {r}" for r in self.reasons))
+
+
+class QuotaInfeasibleError(InfeasibleError):
+    """The alignment holds but its quotas cannot meet the guardrails; ``result`` carries the
+    alignment without quotas (``metrics["quota"]["status"] == "INFEASIBLE"``), so it is not lost."""
+
+    headline = "the quotas cannot meet their guardrails on this alignment"
+
+    def __init__(self, reasons: list[str], result):
+        super().__init__(reasons)
+        self.result = result
 
 
 class NoSolutionError(TerritoryOptError):

@@ -99,6 +99,38 @@ round_to = 1000
         checked += 1
     assert checked >= 3
     assert (quotas["quota"] % 1000 == 0).all()
+    assert json.loads((tmp_path / "out" / "with-quota" / "metrics.json").read_text())["quota"]["status"] == "SET"
+
+
+def test_quotas_outside_their_guardrails_keep_the_alignment_and_exit_3(valid_scenario, tmp_path, capsys):
+    """No alignment can grow 3,183 of sales to a 1,000,000 quota by at most 25 %: the run
+    exits 3 with the conflict, and the alignment is written (whole, without quotas.csv)."""
+    scenario = derived(tmp_path, valid_scenario, "quota-conflict", """
+[quota]
+total = 1_000_000
+guardrails = { max_growth = 0.25 }
+""")
+    code = main(["run", str(scenario), "--out", str(tmp_path / "out"), "--no-map"])
+    said = " ".join(capsys.readouterr().err.split())
+    assert code == 3
+    assert "cannot meet their guardrails" in said and "max_growth" in said
+    folder = tmp_path / "out" / "quota-conflict"
+    assert "written to" in said and "without quotas.csv" in said and "[quota] guardrails" in said
+    names = {p.name for p in folder.iterdir()}
+    assert {"assignments.csv", "territories.csv", "metrics.json", "manifest.json"} <= names
+    assert "quotas.csv" not in names
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["status"] in ("OPTIMAL", "FEASIBLE")
+    assert metrics["quota"]["status"] == "INFEASIBLE"
+    assert any("max_growth" in reason for reason in metrics["quota"]["reasons"])
+    plan = pd.read_csv(folder / "assignments.csv", dtype=str)
+    accounts = pd.read_csv(valid_scenario.parent / "accounts.csv", dtype={"account_id": str})
+    assert sorted(plan["account_id"]) == sorted(accounts["account_id"])
+
+    assert main(["export", str(folder), "--to", "salesforce", "--out", str(tmp_path / "crm")]) == 0
+    assert "has no quotas" in " ".join(capsys.readouterr().out.split())
 
 
 def test_infeasible_plan_exits_3_with_reason_and_writes_nothing(valid_scenario, tmp_path, capsys):

@@ -87,7 +87,7 @@ class QuotaPlan:
         if self.simulation is not None:
             simulation = {k: v for k, v in self.simulation.items() if k != "rep_probability"}
         return {
-            "total": self.total, "unit": self.unit, "levels": levels,
+            "status": "SET", "total": self.total, "unit": self.unit, "levels": levels,
             "guardrails_bound": bound, "held": float(q["held"].sum()),
             "vacancies": len(self.vacant),
             "reconciliation": self.reconciliation, "fairness": self.fairness,

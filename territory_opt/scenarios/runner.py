@@ -26,7 +26,13 @@ import pandas as pd
 
 from territory_opt.data import load_dataset
 from territory_opt.dataset import Dataset
-from territory_opt.errors import InputError, InputIssue, NoSolutionError
+from territory_opt.errors import (
+    InfeasibleError,
+    InputError,
+    InputIssue,
+    NoSolutionError,
+    QuotaInfeasibleError,
+)
 from territory_opt.formulation import build_problem
 from territory_opt.problem import AlignmentProblem
 from territory_opt.results import Result
@@ -114,24 +120,32 @@ def run_scenario(scenario: Scenario, *, dataset: Dataset | None = None,
         "notes": list(dict.fromkeys([*problem.notes, *solution.stats.get("notes", [])])),
         "solver_stats": {k: v for k, v in solution.stats.items() if k != "notes"},
     }
-    quotas, extras = None, {}
+    quotas, extras, quota_conflict = None, {}, None
     if scenario.quota is not None:
         from territory_opt.quota import plan_quotas
 
         say("quota", {})
-        plan = plan_quotas(
-            dataset.territories, _leaf_metrics(dataset, assignments, list(territories["territory_id"])), dataset.reps, scenario.quota,
-            seed=scenario.alignment.seed,
-        )
-        quotas = plan.quotas
-        extras["quota_periods"] = plan.periods
-        metrics["quota"] = plan.to_metrics()
+        try:
+            plan = plan_quotas(
+                dataset.territories, _leaf_metrics(dataset, assignments, list(territories["territory_id"])),
+                dataset.reps, scenario.quota, seed=scenario.alignment.seed,
+            )
+        except InfeasibleError as error:
+            quota_conflict = error.reasons
+            metrics["quota"] = {"status": "INFEASIBLE", "reasons": quota_conflict}
+        else:
+            quotas = plan.quotas
+            extras["quota_periods"] = plan.periods
+            metrics["quota"] = plan.to_metrics()
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
-    return Result(
+    result = Result(
         scenario=scenario, dataset=dataset, assignments=assignments, territories=territories,
         metrics=_jsonable(metrics), units=units, quotas=quotas, hierarchy=hierarchy,
         extras={**extras, "solver_log": solution.log},
     )
+    if quota_conflict is not None:
+        raise QuotaInfeasibleError(quota_conflict, result)
+    return result
 
 
 def _level_kpis(problem: AlignmentProblem, hierarchy: pd.DataFrame) -> dict:
@@ -287,9 +301,28 @@ def load_result(path: str | Path) -> Result:
     )
 
 
+def run_and_write(scenario: Scenario, out_dir: str | Path, *, progress: Progress | None = None,
+                  with_map: bool = True) -> Result:
+    """Run a scenario and write its results folder to ``out_dir``.
+
+    When the quotas cannot meet their guardrails the alignment is still written (without
+    quotas.csv; metrics.json says why) and the QuotaInfeasibleError is raised after it.
+    """
+    try:
+        result, conflict = run_scenario(scenario, progress=progress), None
+    except QuotaInfeasibleError as error:
+        result, conflict = error.result, error
+    (progress or (lambda step, info: None))("write", {})
+    write_result(result, out_dir, with_map=with_map)
+    if conflict is not None:
+        raise QuotaInfeasibleError([*conflict.reasons, (
+            f"the alignment is written to {out_dir} without quotas.csv; loosen the [quota] "
+            "guardrails or total, or change the alignment, and run again")], result) from None
+    return result
+
+
 def run_file(path: str | Path, out_dir: str | Path, *, overrides: dict | None = None,
              progress: Progress | None = None, with_map: bool = True) -> Result:
-    """Load a scenario file, run it and write its results folder to ``out_dir``."""
-    result = run_scenario(load_scenario(path, overrides), progress=progress)
-    write_result(result, out_dir, with_map=with_map)
-    return result
+    """Load a scenario file, run it and write its results folder to ``out_dir`` (see
+    :func:`run_and_write`)."""
+    return run_and_write(load_scenario(path, overrides), out_dir, progress=progress, with_map=with_map)
