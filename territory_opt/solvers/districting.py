@@ -300,7 +300,7 @@ def _location_allocation_start(inst: ExactInstance, options: SolveOptions, notes
     weight = np.maximum(inst.weights[:, 0], 1e-9)
     if first is not None:
         best = (first, float(inst.cost[np.arange(len(first)), first].sum()))
-        centres, origin = np.unique(first), "the quick plan's centres"
+        centres, origin = np.unique(first), "the quick plan's"
     else:
         relaxed = solve_exact(inst, False, 0.15 * options.time_limit, options.relative_gap)
         best, origin = None, f"the non-contiguous plan's ({relaxed.status})"
