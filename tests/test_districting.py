@@ -463,6 +463,38 @@ def test_soft_penalty_floor_never_exceeds_a_plans_penalty(seed, k, heavy, tolera
         assert floor <= soft_deviation_penalty(problem, loads(problem, plan)) + 1e-9
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_soft_penalty_is_a_fraction_of_each_territorys_own_target(seed):
+    # rep centres with unequal targets (FTE 1 and 0.5) and a soft band: the exact model's
+    # optimum is the brute-force least compactness cost + penalty over every contiguous split,
+    # with the penalty counted against each territory's target (it used their mean)
+    problem = grid_problem(4, 2, 0.02, seed=seed)
+    problem.centers, problem.center_items = "reps", np.array([0, 15])
+    d2 = ((problem.item_latlon[:, None, :] - problem.item_latlon[[0, 15]][None]) ** 2).sum(axis=2)
+    problem.cost = problem.weights[:, :1] * d2 * 1e4
+    problem.targets = problem.weights.sum() * np.array([[2 / 3], [1 / 3]])
+    problem.soft, problem.soft_penalty = np.array([True]), np.array([300.0])
+    solution = solve_districting(problem, SolveOptions(time_limit=20))
+    assert solution.status == "OPTIMAL"
+
+    def value(split: np.ndarray) -> float:
+        return float(problem.cost[np.arange(problem.n_items), split].sum()
+                     + soft_deviation_penalty(problem, loads(problem, split)))
+
+    graph = nx.Graph(list(map(tuple, problem.edges)))
+    best = np.inf
+    for bits in range(2 ** problem.n_items):
+        split = (bits >> np.arange(problem.n_items)) & 1
+        if split[0] != 0 or split[15] != 1 or not all(
+                nx.is_connected(graph.subgraph(np.flatnonzero(split == t).tolist())) for t in (0, 1)):
+            continue
+        best = min(best, value(split))
+    assert all(nx.is_connected(graph.subgraph(np.flatnonzero(solution.assignment == t).tolist()))
+               for t in (0, 1)) and solution.assignment[0] == 0 and solution.assignment[15] == 1
+    assert value(solution.assignment) == pytest.approx(solution.objective, rel=1e-6)
+    assert solution.objective == pytest.approx(best, rel=1e-4)
+
+
 def test_large_engine_objective_and_bound_count_soft_penalties():
     # one unit alone is over a whole band of the first metric: no plan avoids its penalty
     problem = grid_problem(30, 10, 0.05, metrics=2, seed=4)

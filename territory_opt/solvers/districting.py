@@ -132,8 +132,12 @@ def _validate(problem: AlignmentProblem) -> None:
 
 
 def hard_bounds(problem: AlignmentProblem) -> tuple[np.ndarray, np.ndarray]:
-    """(k, m) lower/upper balance bounds, rounded inward for integer-valued metrics."""
-    return integer_bounds(np.asarray(problem.weights, float), problem.lower, problem.upper)
+    """(k, m) lower/upper balance bounds, rounded inward for integer-valued hard metrics; a soft
+    metric keeps its exact band, since its penalty is measured from it."""
+    lower, upper = integer_bounds(np.asarray(problem.weights, float), problem.lower, problem.upper)
+    soft = np.asarray(problem.soft, bool)
+    lower[:, soft], upper[:, soft] = problem.lower[:, soft], problem.upper[:, soft]
+    return lower, upper
 
 
 def free_centre_distances(problem: AlignmentProblem) -> np.ndarray:

@@ -259,7 +259,10 @@ class _Model:
                 under = model.add_variable(lb=0.0, name=f"under_{c}_{m}")
                 model.add_linear_constraint(load - hi_of[c][m] - over <= 0)
                 model.add_linear_constraint(load - lo_of[c][m] + under >= 0)
-                scale = float(inst.soft_penalty[m]) / max(float(np.mean(inst.targets[:, m])), 1e-9)
+                # a fraction of the column's territory's target (free centres: all alike, or
+                # their mean when territories differ, as a centre's territory is a variable)
+                target = inst.targets[c, m] if inst.mode != "free" else np.mean(inst.targets[:, m])
+                scale = float(inst.soft_penalty[m]) / max(float(target), 1e-9)
                 penalty_terms.append(scale * (over + under))
         return mathopt.fast_sum(penalty_terms)
 
