@@ -28,9 +28,9 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(VENV)/bin/ruff check territory_opt tests benchmarks
 
-# Every benchmark in turn (about 1.5 h on 2 cores); each writes benchmarks/results/*.md.
+# Every benchmark in turn (about 1.6 h on 2 cores); each prints its table (see benchmarks/results/).
 BENCHES := bench_quota bench_maps bench_alignment bench_counties make_national_instance \
-           bench_national bench_structure bench_levels bench_sweep
+           bench_national bench_structure bench_levels bench_sweep bench_greenfield
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,peers]"

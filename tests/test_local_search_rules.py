@@ -9,7 +9,9 @@ import numpy as np
 from test_districting import grid_problem
 
 from territory_opt.solvers.base import SolveOptions
-from territory_opt.solvers.districting import solve_districting
+from territory_opt.solvers.contiguity import Graph
+from territory_opt.solvers.districting import hard_bounds, solve_districting
+from territory_opt.solvers.local_search import Plan, partition_by_trees
 from territory_opt.verify import check_plan
 
 
@@ -42,3 +44,21 @@ def test_locked_and_ineligible_units_are_respected_by_the_large_engine():
     graph = nx.Graph(list(map(tuple, problem.edges)))
     for t in range(4):
         assert nx.is_connected(graph.subgraph(np.flatnonzero(plan == t).tolist()))
+
+
+def test_tree_bisection_sizes_each_part_for_its_own_territory():
+    # FTE 1, 0.5, 1, 0.5, 1, 0.5: the green-field start cuts each territory's part to its own
+    # target (it cut equal parts, so a half-FTE territory started near +100 %)
+    fte = np.array([1.0, 0.5, 1.0, 0.5, 1.0, 0.5])
+    problem = grid_problem(24, 6, 0.05, seed=4)
+    problem = replace(problem, targets=problem.weights.sum() * (fte / fte.sum())[:, None])
+    lower, upper = hard_bounds(problem)
+    plan = Plan(problem, Graph.from_edges(problem.n_items, problem.edges), lower, upper, True)
+    graph = nx.Graph(list(map(tuple, problem.edges)))
+    for seed in range(5):
+        labels = partition_by_trees(plan, np.random.default_rng(seed))
+        assert sorted(set(labels.tolist())) == list(range(6))
+        for t in range(6):
+            part = np.flatnonzero(labels == t)
+            assert nx.is_connected(graph.subgraph(part.tolist()))
+            assert abs(problem.weights[part, 0].sum() / problem.targets[t, 0] - 1) < 0.25

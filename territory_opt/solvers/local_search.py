@@ -236,16 +236,18 @@ def _seed_units(plan: Plan, units: list[int], count: int, rng: np.random.Generat
     return chosen
 
 
-def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Generator,
+def _tree_split(plan: Plan, region: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                 tries: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
-    """Split a connected region into two connected parts holding s1 seats and the rest
-    (s1 = 1 for regions of at most 8 seats and 300 units, as GerryChain's recursive_tree_part,
-    else half).
+    """Split a connected region meant for the territories ``labels`` into two connected parts
+    for the first s1 labels and the rest (s1 = 1 for regions of at most 8 seats and 300 units,
+    as GerryChain's recursive_tree_part, else half).
 
     Cuts one edge of a random spanning tree of the region (GerryChain-style), choosing the
-    edge whose smaller side's loads are closest to its share of the region in every metric
-    (relative to the territory target). Returns (part with s1 seats, rest, s1).
+    edge whose smaller side's loads are closest to its share of the region in every metric:
+    the share of its labels' targets (mid-band), so a half-FTE territory gets half a part.
+    Returns (part for labels[:s1], rest, s1).
     """
+    seats = len(labels)
     # carve single territories off small county-scale regions (as GerryChain), else halve
     s1 = 1 if seats <= 8 and len(region) <= 300 else seats // 2
     local = {int(u): a for a, u in enumerate(region)}
@@ -259,18 +261,24 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
     rows, cols = np.array(rows, dtype=int), np.array(cols, dtype=int)
     w = plan.w[region] / plan.scale
     total = w.sum(axis=0)
+    target = plan.lower[labels] + plan.upper[labels]  # (seats, m), twice the mid-band
+    share = target[:s1].sum(axis=0) / np.maximum(target.sum(axis=0), 1e-12)
     best = (np.inf, None)
     tries = tries if len(region) > 2000 else (4 * tries if len(region) > 300 else 25 * tries)
     tolerance = float(np.min((plan.upper - plan.lower).mean(axis=0) / (2 * plan.scale)))
     enough = tolerance if seats == 2 else 0.5 * tolerance * min(s1, seats - s1)
+    want = np.array([total * share, total * (1 - share)])  # (2, m)
+    per_seat = total / seats
+    n = len(region)
     for _ in range(tries):
-        order, parent = random_spanning_tree(len(region), rows, cols, rng)
-        sub = subtree_loads(order, parent, w)
-        want = np.array([total * s1 / seats, total * (seats - s1) / seats])  # (2, m)
-        per_seat = total / seats
-        dev = np.max(np.abs(sub[order[1:], None, :] - want[None]) / per_seat, axis=2)
+        order, parent = random_spanning_tree(n, rows, cols, rng)
+        sub = subtree_loads(order, parent, np.column_stack([w, np.ones(n)]))[order[1:]]
+        dev = np.max(np.abs(sub[:, None, :-1] - want[None]) / per_seat, axis=2)
         which = np.argmin(dev, axis=1)
         score = dev[np.arange(len(which)), which]
+        # each side needs a unit per territory it is cut for (a heavy unit alone could take two)
+        units_for_first = np.where(which == 0, sub[:, -1], n - sub[:, -1])
+        score = score + 1e6 * ((units_for_first < s1) | (n - units_for_first < seats - s1))
         pick = int(np.argmin(score))
         if score[pick] < best[0]:
             inside = subtree_mask(order, parent, [order[1:][pick]])[0]
@@ -283,21 +291,21 @@ def _tree_split(plan: Plan, region: np.ndarray, seats: int, rng: np.random.Gener
 
 
 def partition_by_trees(plan: Plan, rng: np.random.Generator) -> np.ndarray:
-    """Recursive spanning-tree bisection into k connected parts; returns labels."""
+    """Recursive spanning-tree bisection into k connected parts, each sized for the territory
+    whose label it gets; returns labels."""
     labels = np.full(plan.n, -1)
     comps = components(plan.graph, range(plan.n))
-    seats = _seats_per_component(plan, comps)
-    stack = [(np.array(sorted(c)), s) for c, s in zip(comps, seats)]
-    next_label = 0
+    ends = np.cumsum(_seats_per_component(plan, comps))
+    stack = [(np.array(sorted(c)), np.arange(end - s, end))
+             for c, s, end in zip(comps, np.diff(ends, prepend=0), ends)]
     while stack:
-        region, count = stack.pop()
-        if count == 1 or len(region) == 1:
-            labels[region] = next_label
-            next_label += 1
+        region, seats = stack.pop()
+        if len(seats) == 1 or len(region) == 1:
+            labels[region] = seats[0]
             continue
-        part, rest, s1 = _tree_split(plan, region, count, rng)
-        stack.append((part, s1))
-        stack.append((rest, count - s1))
+        part, rest, s1 = _tree_split(plan, region, seats, rng)
+        stack.append((part, seats[:s1]))
+        stack.append((rest, seats[s1:]))
     return labels
 
 
