@@ -760,23 +760,38 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                               "seconds": time.monotonic() - wall_start, "stage": stage})
 
     budget = options.time_limit
-    while True:  # fresh random trees until a start balances or half the time is used
+    # Hard bands: fresh random trees until a start balances or half the time is used. All soft
+    # (best effort): a start seldom balances and its luck decides much of the penalty, so
+    # starts (each with 20 % of the time to balance) go on until 45 % of the time is used, and
+    # the one with the least objective goes on.
+    best_start = None
+    while True:
         construct(plan, rng)
         report("constructed")
-        attempt_end = min(start + 0.5 * budget, clock.now() + 0.2 * budget)
+        attempt_end = clock.now() + 0.2 * budget
+        if plan.enforced:
+            attempt_end = min(start + 0.5 * budget, attempt_end)
         violation = balance(plan, attempt_end, rng)
         report("balanced")
-        if plan.acceptable() or clock.now() >= start + 0.5 * budget:
-            break
+        if plan.enforced:
+            if plan.acceptable() or clock.now() >= start + 0.5 * budget:
+                break
+        else:
+            if best_start is None or full_objective() < best_start[1]:
+                best_start = (plan, full_objective())
+            if clock.now() >= start + 0.45 * budget:
+                plan = best_start[0]
+                break
         plan = Plan(problem, graph, lower, upper, problem.contiguous)
     if not plan.acceptable():
         raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
                               f"(remaining bound violation {violation:.3g})")
+    compact_end = max(start + 0.6 * budget, clock.now() + 0.15 * budget)
     for _ in range(20):
-        moved = improve(plan, start + 0.6 * budget)
+        moved = improve(plan, compact_end)
         if not recentre(plan, range(plan.k)) and not moved:
             break
-        balance(plan, start + 0.6 * budget, rng)
+        balance(plan, compact_end, rng)
     best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
                                          full_objective())
     report("compacted")
