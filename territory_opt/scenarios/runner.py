@@ -312,7 +312,8 @@ def run_and_write(scenario: Scenario, out_dir: str | Path, *, progress: Progress
         result, conflict = run_scenario(scenario, progress=progress), None
     except QuotaInfeasibleError as error:
         result, conflict = error.result, error
-    (progress or (lambda step, info: None))("write", {})
+    if progress is not None:
+        progress("write", {})
     write_result(result, out_dir, with_map=with_map)
     if conflict is not None:
         raise QuotaInfeasibleError([*conflict.reasons, (

@@ -236,18 +236,18 @@ def _seed_units(plan: Plan, units: list[int], count: int, rng: np.random.Generat
     return chosen
 
 
-def _tree_split(plan: Plan, region: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
-                tries: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
-    """Split a connected region meant for the territories ``labels`` into two connected parts
-    for the first s1 labels and the rest (s1 = 1 for regions of at most 8 seats and 300 units,
+def _tree_split(plan: Plan, region: np.ndarray, territories: np.ndarray,
+                rng: np.random.Generator, tries: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split a connected region meant for ``territories`` into two connected parts for the
+    first s1 of them and the rest (s1 = 1 for regions of at most 8 seats and 300 units,
     as GerryChain's recursive_tree_part, else half).
 
     Cuts one edge of a random spanning tree of the region (GerryChain-style), choosing the
     edge whose smaller side's loads are closest to its share of the region in every metric:
-    the share of its labels' targets (mid-band), so a half-FTE territory gets half a part.
-    Returns (part for labels[:s1], rest, s1).
+    the share of its territories' targets (mid-band), so a half-FTE territory gets half a
+    part. Returns (part for territories[:s1], rest, s1).
     """
-    seats = len(labels)
+    seats = len(territories)
     # carve single territories off small county-scale regions (as GerryChain), else halve
     s1 = 1 if seats <= 8 and len(region) <= 300 else seats // 2
     local = {int(u): a for a, u in enumerate(region)}
@@ -261,7 +261,7 @@ def _tree_split(plan: Plan, region: np.ndarray, labels: np.ndarray, rng: np.rand
     rows, cols = np.array(rows, dtype=int), np.array(cols, dtype=int)
     w = plan.w[region] / plan.scale
     total = w.sum(axis=0)
-    target = plan.lower[labels] + plan.upper[labels]  # (seats, m), twice the mid-band
+    target = plan.lower[territories] + plan.upper[territories]  # (seats, m), twice mid-band
     share = target[:s1].sum(axis=0) / np.maximum(target.sum(axis=0), 1e-12)
     best = (np.inf, None)
     tries = tries if len(region) > 2000 else (4 * tries if len(region) > 300 else 25 * tries)
@@ -299,13 +299,13 @@ def partition_by_trees(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     stack = [(np.array(sorted(c)), np.arange(end - s, end))
              for c, s, end in zip(comps, np.diff(ends, prepend=0), ends)]
     while stack:
-        region, seats = stack.pop()
-        if len(seats) == 1 or len(region) == 1:
-            labels[region] = seats[0]
+        region, territories = stack.pop()
+        if len(territories) == 1 or len(region) == 1:
+            labels[region] = territories[0]
             continue
-        part, rest, s1 = _tree_split(plan, region, seats, rng)
-        stack.append((part, seats[:s1]))
-        stack.append((rest, seats[s1:]))
+        part, rest, s1 = _tree_split(plan, region, territories, rng)
+        stack.append((part, territories[:s1]))
+        stack.append((rest, territories[s1:]))
     return labels
 
 
