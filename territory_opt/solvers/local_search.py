@@ -270,9 +270,10 @@ def _tree_split(plan: Plan, region: np.ndarray, territories: np.ndarray,
     want = np.array([total * share, total * (1 - share)])  # (2, m)
     per_seat = total / seats
     n = len(region)
+    loads_and_count = np.column_stack([w, np.ones(n)])  # the last column counts units
     for _ in range(tries):
         order, parent = random_spanning_tree(n, rows, cols, rng)
-        sub = subtree_loads(order, parent, np.column_stack([w, np.ones(n)]))[order[1:]]
+        sub = subtree_loads(order, parent, loads_and_count)[order[1:]]
         dev = np.max(np.abs(sub[:, None, :-1] - want[None]) / per_seat, axis=2)
         which = np.argmin(dev, axis=1)
         score = dev[np.arange(len(which)), which]
@@ -777,8 +778,9 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
             if plan.acceptable() or clock.now() >= start + 0.5 * budget:
                 break
         else:
-            if best_start is None or full_objective() < best_start[1]:
-                best_start = (plan, full_objective())
+            value = full_objective()
+            if best_start is None or value < best_start[1]:
+                best_start = (plan, value)
             if clock.now() >= start + 0.45 * budget:
                 plan = best_start[0]
                 break
