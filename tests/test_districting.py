@@ -571,6 +571,17 @@ def test_deterministic_runs_repeat_on_a_slower_machine(monkeypatch, engine, side
     assert first.stats["work_seconds"] == second.stats["work_seconds"] > 0
 
 
+def test_deterministic_run_keeps_to_its_work_limit_when_the_mip_would_not_fit():
+    # the 12 × 12 Hess model (20,736 pairs) takes more than 3 work seconds to build and solve
+    # its root LP: the run keeps its recombined plan instead (it took 6.7 work seconds before)
+    problem = grid_problem(12, 4, 0.03, seed=5)
+    solution = solve_districting(problem, SolveOptions(time_limit=3, seed=7, deterministic=True))
+    assert solution.status == "FEASIBLE" and "model not built" in solution.log
+    assert solution.stats["work_seconds"] <= 3 * 1.1
+    assert independent_violations(problem, solution.assignment) == []
+    assert 0 <= solution.bound <= solution.objective
+
+
 def test_deterministic_run_says_when_its_safety_limit_cut_it(monkeypatch):
     monkeypatch.setattr(clock, "SAFETY_FACTOR", 0.0)
     monkeypatch.setattr(clock, "SAFETY_SECONDS", 0.0)

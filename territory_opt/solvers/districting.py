@@ -60,7 +60,13 @@ from territory_opt.solvers.base import Solution, SolveOptions, stops_on_ctrl_c
 from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
 from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
-from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
+from territory_opt.solvers.hess import (
+    ExactInstance,
+    ExactResult,
+    integer_bounds,
+    least_seconds,
+    solve_exact,
+)
 from territory_opt.solvers.local_search import quick_plan, solve_large
 from territory_opt.solvers.partition_search import PartitionSearch, search_partition
 from territory_opt.solvers.recom import perimeter_price, recombine_restarting
@@ -422,11 +428,14 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
     share the machine's cores): free centres priced by moment of inertia, labels (cut edges)
     by perimeter. The better plan wins; the MIP's bound stays valid for it.
     Deterministic runs cannot race two threads: the walks get ``RECOMBINE_SHARE`` of the time
-    first, and the MIP starts from their plan."""
+    first (all of it when the MIP would not fit in the rest), and the MIP starts from their
+    plan."""
     fresh = _fresh_plans(replace(problem, contiguous=True), inst, options.seed + 1)
     if clock.deterministic():
         began = clock.now()
-        walked = _recombine(inst, incumbent, began + RECOMBINE_SHARE * seconds,
+        share = RECOMBINE_SHARE if least_seconds(mip_inst) <= (1 - RECOMBINE_SHARE) * seconds \
+            else 1.0
+        walked = _recombine(inst, incumbent, began + share * seconds,
                            np.random.default_rng(options.seed), threading.Event(), fresh)
         if walked[1] < incumbent[1]:
             notes.append(f"recombination before the MIP found {walked[1]:.10g}")

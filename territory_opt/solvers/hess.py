@@ -402,6 +402,8 @@ class _Model:
         """LP reduced-cost fixing: x = 0 in the LP optimum and LP + reduced cost > cutoff ⇒ x = 0
         in every plan better than ``cutoff``. Returns (number fixed, LP bound)."""
         variables = [var for var in self.model.variables() if var.integer]
+        if clock.deterministic() and len(variables) / clock.ITERATIONS_PER_SECOND > seconds:
+            return 0, None  # its work (at least one iteration per variable) would not fit
         for var in variables:
             var.integer = False
         try:
@@ -449,8 +451,8 @@ class _Model:
 def highs_parameters(seconds: float, model: mathopt.Model | None = None,
                      relative_gap: float | None = None) -> mathopt.SolveParameters:
     """HiGHS parameters for a budget of ``seconds`` on the run's clock: a time limit, or in a
-    deterministic run a node limit for the MIP ``model`` (an LP, ``model`` None, runs to the
-    end) under the wall-clock safety limit."""
+    deterministic run a node limit for the MIP ``model`` (an LP, ``model`` None: a simplex
+    iteration limit) under the wall-clock safety limit."""
     params = mathopt.SolveParameters(enable_output=False, relative_gap_tolerance=relative_gap)
     run = clock.current()
     if run.deterministic:
@@ -458,6 +460,8 @@ def highs_parameters(seconds: float, model: mathopt.Model | None = None,
         if model is not None:
             params.node_limit = clock.node_limit(
                 seconds, model.get_num_variables() + model.get_num_linear_constraints())
+        else:
+            params.iteration_limit = max(1, int(seconds * clock.ITERATIONS_PER_SECOND))
     else:
         params.time_limit = timedelta(seconds=max(0.05, seconds))
     return params
@@ -475,6 +479,13 @@ def charge(result: mathopt.SolveResult, variables: int) -> None:
         run.safety_hit = True
 
 
+def least_seconds(inst: ExactInstance) -> float:
+    """The least time the MIP of ``inst`` takes: building its model and solving its root LP,
+    at one model term and one simplex iteration per assignment variable (``clock`` rates)."""
+    return float(inst.allowed.sum()) * (1 / clock.MODEL_TERMS_PER_SECOND
+                                        + 1 / clock.ITERATIONS_PER_SECOND)
+
+
 def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relative_gap: float,
                 progress=None, incumbent: tuple[np.ndarray, float] | None = None) -> ExactResult:
     """Solve the MIP by HiGHS (MathOpt), adding LCUT rows until the optimum is connected.
@@ -488,7 +499,15 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     ``time_limit`` is in seconds of the run's clock (work seconds when deterministic).
     """
     start, wall_start = clock.now(), time.monotonic()
+    if least_seconds(inst) > time_limit:  # keep the incumbent rather than overrun the limit
+        log = [(f"model not built: {int(inst.allowed.sum())} assignment variables need at "
+                f"least {least_seconds(inst):.2f} s, {time_limit:.2f} s left")]
+        found = incumbent is not None
+        return ExactResult("FEASIBLE" if found else "UNKNOWN", incumbent[0] if found else None,
+                           incumbent[1] if found else None, 0.0 if found else None,
+                           time.monotonic() - wall_start, log, rounds=0)
     model = _Model(inst, contiguous)
+    clock.built(model.model.get_num_variables(), model.model.get_num_linear_constraints())
     log = [(f"model: {len(model.x)} assignment variables, {len(inst.roots)} columns, "
             f"{model.a_priori_rows} a-priori contiguity rows")]
     bound, best_plan, best_obj, rounds, cuts, hint = None, None, None, 0, 0, None
@@ -516,6 +535,10 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
                        f"reduced-cost fixing removed {fixed} pairs")
         remaining = time_limit - (clock.now() - start)
         if not remaining > 0.05:  # also NaN: the clock stopped at +inf (Ctrl-C)
+            break
+        if clock.deterministic() and len(model.x) / clock.ITERATIONS_PER_SECOND > remaining:
+            log.append(f"round {rounds + 1}: the MIP's root LP (at least one simplex iteration "
+                       f"per variable) would not fit in the {remaining:.2f} work seconds left")
             break
         # HiGHS can overrun its limit in the root phase (KS, 11k binaries: 5 s over 45 s)
         params = highs_parameters(0.9 * remaining, model.model, relative_gap)
