@@ -480,8 +480,9 @@ def charge(result: mathopt.SolveResult, variables: int) -> None:
 
 
 def least_seconds(inst: ExactInstance) -> float:
-    """The least time the MIP of ``inst`` takes: building its model and solving its root LP,
-    at one model term and one simplex iteration per assignment variable (``clock`` rates)."""
+    """The least work seconds the MIP of ``inst`` takes in a deterministic run: building its
+    model and solving its root LP, at one model term and one simplex iteration per assignment
+    variable (``clock`` rates). Wall-clock runs leave the root to HiGHS's time limit."""
     return float(inst.allowed.sum()) * (1 / clock.MODEL_TERMS_PER_SECOND
                                         + 1 / clock.ITERATIONS_PER_SECOND)
 
@@ -496,12 +497,14 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     reduced-cost fixing, and each round's hint and HiGHS ``objective_bound`` (nodes that cannot
     beat it are pruned; an objective row instead would make the hint infeasible and send HiGHS
     into its primal heuristics). Without a plan, the previous round's plan is the hint.
-    ``time_limit`` is in seconds of the run's clock (work seconds when deterministic).
+    ``time_limit`` is in seconds of the run's clock (work seconds when deterministic); a
+    deterministic run that cannot fit the model and its root LP (``least_seconds``) keeps the
+    incumbent, with bound 0.
     """
     start, wall_start = clock.now(), time.monotonic()
-    if least_seconds(inst) > time_limit:  # keep the incumbent rather than overrun the limit
+    if clock.deterministic() and least_seconds(inst) > time_limit:  # keep the incumbent
         log = [(f"model not built: {int(inst.allowed.sum())} assignment variables need at "
-                f"least {least_seconds(inst):.2f} s, {time_limit:.2f} s left")]
+                f"least {least_seconds(inst):.2f} work s, {time_limit:.2f} left")]
         found = incumbent is not None
         return ExactResult("FEASIBLE" if found else "UNKNOWN", incumbent[0] if found else None,
                            incumbent[1] if found else None, 0.0 if found else None,
