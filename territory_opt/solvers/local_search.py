@@ -622,7 +622,7 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
     opened. Any such λ gives a valid bound; subgradient steps improve it.
 
     Start: with a load cap U, λ_i = w_i·r^p with r the distance to i's ⌊0.6·n/k⌋-th nearest
-    unit, about its distance to the centre of a territory of n/k units around it (national ZIP
+    unit (at least the nearest), about its distance to the centre of a territory of n/k units around it (national ZIP
     instance, 80 s: 1.04e8 instead of 8.4e7 from the nearest unit); uncapped, every unit with a
     negative reduced cost joins a centre, so an overestimate costs much more: λ_i starts at the
     nearest unit's cost (the demo's soft green-field design: from the ⌊0.6·n/k⌋-th, 9 s still
@@ -647,7 +647,7 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
     scale = max(float(np.median(pc[pw > 0] / pw[pw > 0])) if np.any(pw > 0) else 1.0, 1e-12)
     room = upper_cap - plan.w[:, 0]
     need = np.maximum(lower_floor - plan.w[:, 0], 0.0)
-    start_rank = min(kk - 1, int(0.6 * n / k)) if np.isfinite(upper_cap) else min(kk - 1, 1)
+    start_rank = min(kk - 1, max(1, int(0.6 * n / k)) if np.isfinite(upper_cap) else 1)
     lam = np.minimum(cost[:, start_rank], cap)
     best = -np.inf
     theta = 1.0
