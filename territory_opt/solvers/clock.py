@@ -5,8 +5,10 @@ and seed on any machine and under any load, so its phases are budgeted in *work 
 instead of wall seconds: every search step adds a fixed nominal cost (``visits``; the rates
 below were set on the benchmark machine so that a work second is roughly a wall second there),
 building a model adds a cost by its size (``built``), HiGHS gets a node limit (``node_limit``;
-an LP an iteration limit) instead of a time limit, and no phase runs in a second thread. The wall clock then only guards a safety limit (``SAFETY_FACTOR`` × the limit +
-``SAFETY_SECONDS``); a run that reaches it says so, since a re-run may differ.
+an LP an iteration limit, and no start when it cannot fit: ``lp_fits``) instead of a time
+limit, and no phase runs in a second thread. The wall clock then only guards a safety limit
+(``SAFETY_FACTOR`` × the limit + ``SAFETY_SECONDS``); a run that reaches it says so, since a
+re-run may differ.
 
 Solvers read the clock of the run they belong to (``now``, ``visits``); ``running`` installs it.
 Wall-clock runs need nothing: the default clock is the wall clock.
@@ -100,6 +102,12 @@ def visits(count: float) -> None:
 def built(variables: int, rows: int) -> None:
     """Count the building of a model with ``variables`` and ``rows``."""
     _current.get().spend((variables + 4 * rows) / MODEL_TERMS_PER_SECOND)
+
+
+def lp_fits(variables: int, seconds: float) -> bool:
+    """Whether an LP (a MIP's root) with ``variables`` fits in ``seconds`` of a deterministic
+    run, at one simplex iteration per variable at least; always on the wall clock."""
+    return not deterministic() or variables / ITERATIONS_PER_SECOND <= seconds
 
 
 def node_limit(seconds: float, size: int) -> int:

@@ -402,8 +402,8 @@ class _Model:
         """LP reduced-cost fixing: x = 0 in the LP optimum and LP + reduced cost > cutoff ⇒ x = 0
         in every plan better than ``cutoff``. Returns (number fixed, LP bound)."""
         variables = [var for var in self.model.variables() if var.integer]
-        if clock.deterministic() and len(variables) / clock.ITERATIONS_PER_SECOND > seconds:
-            return 0, None  # its work (at least one iteration per variable) would not fit
+        if not clock.lp_fits(len(variables), seconds):
+            return 0, None
         for var in variables:
             var.integer = False
         try:
@@ -539,9 +539,9 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         remaining = time_limit - (clock.now() - start)
         if not remaining > 0.05:  # also NaN: the clock stopped at +inf (Ctrl-C)
             break
-        if clock.deterministic() and len(model.x) / clock.ITERATIONS_PER_SECOND > remaining:
-            log.append(f"round {rounds + 1}: the MIP's root LP (at least one simplex iteration "
-                       f"per variable) would not fit in the {remaining:.2f} work seconds left")
+        if not clock.lp_fits(len(model.x), remaining):
+            log.append(f"round {rounds + 1}: the MIP's root LP would not fit in the "
+                       f"{remaining:.2f} work seconds left")
             break
         # HiGHS can overrun its limit in the root phase (KS, 11k binaries: 5 s over 45 s)
         params = highs_parameters(0.9 * remaining, model.model, relative_gap)

@@ -622,11 +622,11 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
     opened. Any such λ gives a valid bound; subgradient steps improve it.
 
     Start: with a load cap U, λ_i = w_i·r^p with r the distance to i's ⌊0.6·n/k⌋-th nearest
-    unit (at least the nearest), about its distance to the centre of a territory of n/k units around it (national ZIP
-    instance, 80 s: 1.04e8 instead of 8.4e7 from the nearest unit); uncapped, every unit with a
-    negative reduced cost joins a centre, so an overestimate costs much more: λ_i starts at the
-    nearest unit's cost (the demo's soft green-field design: from the ⌊0.6·n/k⌋-th, 9 s still
-    left the bound below 0).
+    unit (at least the nearest), about its distance to the centre of a territory of n/k units
+    around it (national ZIP instance, 80 s: 1.04e8 instead of 8.4e7 from the nearest unit).
+    Uncapped, every unit with a negative reduced cost joins a centre, so an overestimate costs
+    much more: λ_i starts at the nearest unit's cost (the demo's soft green-field design: from
+    the ⌊0.6·n/k⌋-th, 9 s still left the bound below 0).
     """
     n, k = plan.n, plan.k
     kk = min(neighbours, n)
