@@ -807,11 +807,7 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     report("compacted")
     sweeps = 0
     while clock.now() < start + 0.85 * budget:
-        # costliest territories first (ties, e.g. cut edges, in random order): they hold the
-        # most to gain, and a sweep cut by the time limit has then done them
-        costs = np.bincount(plan.label, weights=plan.cost(np.arange(plan.n), plan.label),
-                            minlength=plan.k)
-        for t in np.lexsort((rng.random(plan.k), -costs)):
+        for t in rng.permutation(plan.k):
             if clock.now() >= start + 0.85 * budget:
                 break
             lns_step(plan, int(t), rng,
