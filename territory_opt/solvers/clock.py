@@ -5,7 +5,7 @@ and seed on any machine and under any load, so its phases are budgeted in *work 
 instead of wall seconds: every search step adds a fixed nominal cost (``visits``; the rates
 below were set on the benchmark machine so that a work second is roughly a wall second there),
 building a model adds a cost by its size (``built``), HiGHS gets a node limit (``node_limit``;
-an LP an iteration limit, and no start when it cannot fit: ``lp_fits``) instead of a time
+an LP an iteration limit, and no start when it cannot fit: ``fits``) instead of a time
 limit, and no phase runs in a second thread. The wall clock then only guards a safety limit
 (``SAFETY_FACTOR`` × the limit + ``SAFETY_SECONDS``); a run that reaches it says so, since a
 re-run may differ.
@@ -104,10 +104,12 @@ def built(variables: int, rows: int) -> None:
     _current.get().spend((variables + 4 * rows) / MODEL_TERMS_PER_SECOND)
 
 
-def lp_fits(variables: int, seconds: float) -> bool:
-    """Whether an LP (a MIP's root) with ``variables`` fits in ``seconds`` of a deterministic
-    run, at one simplex iteration per variable at least; always on the wall clock."""
-    return not deterministic() or variables / ITERATIONS_PER_SECOND <= seconds
+def fits(variables: int, seconds: float, building: bool = False) -> bool:
+    """Whether an LP (a MIP's root) with ``variables``, and its model first when ``building``,
+    fits in ``seconds`` of a deterministic run, at one simplex iteration (and one model term)
+    per variable at least; always on the wall clock, where HiGHS's time limit cuts the root."""
+    per_variable = 1 / ITERATIONS_PER_SECOND + (1 / MODEL_TERMS_PER_SECOND if building else 0.0)
+    return not deterministic() or variables * per_variable <= seconds
 
 
 def node_limit(seconds: float, size: int) -> int:

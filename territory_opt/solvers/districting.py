@@ -60,13 +60,7 @@ from territory_opt.solvers.base import Solution, SolveOptions, stops_on_ctrl_c
 from territory_opt.solvers.contiguity import Graph, components, overt_infeasibility
 from territory_opt.solvers.fixing import l_fixing, lagrangian_fixing, pairwise_separated
 from territory_opt.solvers.graph_problem import distance_matrix_km
-from territory_opt.solvers.hess import (
-    ExactInstance,
-    ExactResult,
-    integer_bounds,
-    least_seconds,
-    solve_exact,
-)
+from territory_opt.solvers.hess import ExactInstance, ExactResult, integer_bounds, solve_exact
 from territory_opt.solvers.local_search import quick_plan, solve_large
 from territory_opt.solvers.partition_search import PartitionSearch, search_partition
 from territory_opt.solvers.recom import perimeter_price, recombine_restarting
@@ -433,8 +427,9 @@ def _solve_beside_recombination(problem: AlignmentProblem, inst: ExactInstance,
     fresh = _fresh_plans(replace(problem, contiguous=True), inst, options.seed + 1)
     if clock.deterministic():
         began = clock.now()
-        share = RECOMBINE_SHARE if least_seconds(mip_inst) <= (1 - RECOMBINE_SHARE) * seconds \
-            else 1.0
+        mip_fits = clock.fits(int(mip_inst.allowed.sum()), (1 - RECOMBINE_SHARE) * seconds,
+                              building=True)
+        share = RECOMBINE_SHARE if mip_fits else 1.0
         walked = _recombine(inst, incumbent, began + share * seconds,
                            np.random.default_rng(options.seed), threading.Event(), fresh)
         if walked[1] < incumbent[1]:

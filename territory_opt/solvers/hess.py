@@ -402,7 +402,7 @@ class _Model:
         """LP reduced-cost fixing: x = 0 in the LP optimum and LP + reduced cost > cutoff ⇒ x = 0
         in every plan better than ``cutoff``. Returns (number fixed, LP bound)."""
         variables = [var for var in self.model.variables() if var.integer]
-        if not clock.lp_fits(len(variables), seconds):
+        if not clock.fits(len(variables), seconds):
             return 0, None
         for var in variables:
             var.integer = False
@@ -479,14 +479,6 @@ def charge(result: mathopt.SolveResult, variables: int) -> None:
         run.safety_hit = True
 
 
-def least_seconds(inst: ExactInstance) -> float:
-    """The least work seconds the MIP of ``inst`` takes in a deterministic run: building its
-    model and solving its root LP, at one model term and one simplex iteration per assignment
-    variable (``clock`` rates). Wall-clock runs leave the root to HiGHS's time limit."""
-    return float(inst.allowed.sum()) * (1 / clock.MODEL_TERMS_PER_SECOND
-                                        + 1 / clock.ITERATIONS_PER_SECOND)
-
-
 def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relative_gap: float,
                 progress=None, incumbent: tuple[np.ndarray, float] | None = None) -> ExactResult:
     """Solve the MIP by HiGHS (MathOpt), adding LCUT rows until the optimum is connected.
@@ -498,13 +490,14 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     beat it are pruned; an objective row instead would make the hint infeasible and send HiGHS
     into its primal heuristics). Without a plan, the previous round's plan is the hint.
     ``time_limit`` is in seconds of the run's clock (work seconds when deterministic); a
-    deterministic run that cannot fit the model and its root LP (``least_seconds``) keeps the
+    deterministic run that cannot fit the model and its root LP (``clock.fits``) keeps the
     incumbent, with bound 0.
     """
     start, wall_start = clock.now(), time.monotonic()
-    if clock.deterministic() and least_seconds(inst) > time_limit:  # keep the incumbent
-        log = [(f"model not built: {int(inst.allowed.sum())} assignment variables need at "
-                f"least {least_seconds(inst):.2f} work s, {time_limit:.2f} left")]
+    pairs = int(inst.allowed.sum())
+    if not clock.fits(pairs, time_limit, building=True):  # keep the incumbent
+        log = [(f"model not built: {pairs} assignment variables and their root LP do not fit "
+                f"in {time_limit:.2f} work seconds")]
         found = incumbent is not None
         return ExactResult("FEASIBLE" if found else "UNKNOWN", incumbent[0] if found else None,
                            incumbent[1] if found else None, 0.0 if found else None,
@@ -539,7 +532,7 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
         remaining = time_limit - (clock.now() - start)
         if not remaining > 0.05:  # also NaN: the clock stopped at +inf (Ctrl-C)
             break
-        if not clock.lp_fits(len(model.x), remaining):
+        if not clock.fits(len(model.x), remaining):
             log.append(f"round {rounds + 1}: the MIP's root LP would not fit in the "
                        f"{remaining:.2f} work seconds left")
             break

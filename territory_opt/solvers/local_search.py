@@ -647,8 +647,8 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
     scale = max(float(np.median(pc[pw > 0] / pw[pw > 0])) if np.any(pw > 0) else 1.0, 1e-12)
     room = upper_cap - plan.w[:, 0]
     need = np.maximum(lower_floor - plan.w[:, 0], 0.0)
-    start_rank = min(kk - 1, max(1, int(0.6 * n / k)) if np.isfinite(upper_cap) else 1)
-    lam = np.minimum(cost[:, start_rank], cap)
+    start_rank = max(1, int(0.6 * n / k)) if np.isfinite(upper_cap) else 1
+    lam = np.minimum(cost[:, min(start_rank, kk - 1)], cap)
     best = -np.inf
     theta = 1.0
     for _ in range(iterations):
@@ -773,25 +773,26 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     # (best effort): a start seldom balances and its luck decides much of the penalty, so
     # starts (each with 20 % of the time to balance) go on until 45 % of the time is used, and
     # the one with the least objective goes on.
+    starts_end = start + (0.5 if plan.enforced else 0.45) * budget
     best_start = None
     while True:
         construct(plan, rng)
         report("constructed")
         attempt_end = clock.now() + 0.2 * budget
         if plan.enforced:
-            attempt_end = min(start + 0.5 * budget, attempt_end)
+            attempt_end = min(starts_end, attempt_end)
         violation = balance(plan, attempt_end, rng)
         report("balanced")
-        if plan.enforced:
-            if plan.acceptable() or clock.now() >= start + 0.5 * budget:
-                break
-        else:
+        if plan.enforced and plan.acceptable():
+            break
+        if not plan.enforced:
             value = full_objective()
             if best_start is None or value < best_start[1]:
                 best_start = (plan, value)
-            if clock.now() >= start + 0.45 * budget:
+        if clock.now() >= starts_end:
+            if best_start is not None:
                 plan = best_start[0]
-                break
+            break
         plan = Plan(problem, graph, lower, upper, problem.contiguous)
     if not plan.acceptable():
         raise NoSolutionError(f"no balanced plan found within {options.time_limit:g} s "
