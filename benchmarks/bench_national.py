@@ -1,7 +1,7 @@
 """National ZIP benchmark: ≥ 30,000 units, 300 contiguous territories, two metrics within ±5 %.
 
 Usage: .venv/bin/python benchmarks/make_national_instance.py   (once)
-       .venv/bin/python benchmarks/bench_national.py [--time-limit 540] [--k 300]
+       .venv/bin/python benchmarks/bench_national.py [--time-limit 540] [--k 300] [--seed 0]
 Components other than the largest are joined by one "ferry" edge from their unit nearest the
 rest of the map (reported). Objective: inertia by the first metric (accounts), free centres.
 """
@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=540.0)
     parser.add_argument("--k", type=int, default=300)
     parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--deterministic", action="store_true",
                         help="budget in work seconds (same plan on every run)")
     args = parser.parse_args()
@@ -67,7 +68,8 @@ def main() -> None:
         notes=[f"{len(ferries)} ferry edges join detached parts: {ferries}"])
     start = time.monotonic()
     solution = solve_districting(problem, SolveOptions(
-        time_limit=args.time_limit, engine="local", deterministic=args.deterministic,
+        time_limit=args.time_limit, engine="local", seed=args.seed,
+        deterministic=args.deterministic,
         progress=lambda p: print(f"  {p['seconds']:7.1f} s {p.get('stage', '')} "
                                  f"objective {p['objective']:.6g}", flush=True)))
     seconds = time.monotonic() - start

@@ -11,7 +11,13 @@ from test_districting import grid_problem
 from territory_opt.solvers.base import SolveOptions
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import hard_bounds, solve_districting
-from territory_opt.solvers.local_search import Plan, partition_by_trees
+from territory_opt.solvers.local_search import (
+    Plan,
+    _territory_graph,
+    construct,
+    partition_by_trees,
+    recut_around,
+)
 from territory_opt.verify import check_plan
 
 
@@ -62,3 +68,28 @@ def test_tree_bisection_sizes_each_part_for_its_own_territory():
             part = np.flatnonzero(labels == t)
             assert nx.is_connected(graph.subgraph(part.tolist()))
             assert abs(problem.weights[part, 0].sum() / problem.targets[t, 0] - 1) < 0.25
+
+
+def test_a_local_recut_redraws_only_the_territories_near_the_unbalanced_one():
+    # the large engine's local restart: a stuck start is re-cut around its unbalanced
+    # territories instead of drawing the whole map again
+    problem = grid_problem(30, 12, 0.05, seed=5)
+    lower, upper = hard_bounds(problem)
+    graph = nx.Graph(list(map(tuple, problem.edges)))
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        plan = Plan(problem, Graph.from_edges(problem.n_items, problem.edges), lower, upper, True)
+        construct(plan, rng)
+        before = plan.label.copy()
+        near = {0} | _territory_graph(plan)[0]
+        recut_around(plan, np.array([0]), rng, hops=1)
+        outside = ~np.isin(before, sorted(near))
+        assert np.array_equal(plan.label[outside], before[outside])
+        assert set(plan.label[~outside].tolist()) == near
+        assert not np.array_equal(plan.label[~outside], before[~outside])  # re-cut afresh
+        for t in range(12):
+            part = np.flatnonzero(plan.label == t)
+            assert nx.is_connected(graph.subgraph(part.tolist()))
+            assert plan.label[plan.centre[t]] == t
+            assert np.allclose(plan.load[t], problem.weights[part].sum(axis=0))
+            assert abs(plan.load[t, 0] / problem.targets[t, 0] - 1) < 0.25

@@ -1,11 +1,15 @@
 """Large-instance engine (thousands of units): construct, balance, compact, polish by LNS; bound.
 
-1. Seeds: weighted k-means on unit positions (free centres; per connected component under
-   contiguity, seats shared by weight) or the fixed rep units.
-2. Region growing: the territory with the smallest relative load takes its cheapest frontier unit.
-3. Balance: boundary moves that cut the total bound violation, swaps of two boundary units
+1. Start: free centres under contiguity, recursive spanning-tree bisection, each part sized for
+   its territory. Otherwise seeds (weighted k-means on unit positions for free centres, per
+   connected component under contiguity; or the fixed rep units), then region growing: the
+   territory with the smallest relative load takes its cheapest frontier unit.
+2. Balance: boundary moves that cut the total bound violation, swaps of two boundary units
    (one metric fixed without breaking another), then chains of moves along a path of adjacent
    territories between an overloaded or underloaded one and one with room. All stay connected.
+3. A start that stays unbalanced (hard bands, bisection) is re-cut around its unbalanced
+   territories (2 territory adjacencies) and balanced again, up to ``LOCAL_RESTARTS`` times,
+   before a fresh start.
 4. Compactness: improving boundary moves within the bounds, alternating with re-centring (free
    centres: the best unit among those nearest the territory's weighted centroid).
 5. LNS: 2–3 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``).
@@ -43,6 +47,8 @@ from territory_opt.solvers.contiguity import (
 )
 from territory_opt.solvers.graph_problem import EARTH_RADIUS_KM
 from territory_opt.solvers.hess import ExactInstance, solve_exact
+
+LOCAL_RESTARTS = 3  # large engine, hard bands: local re-cuts of a stuck start before a fresh one
 
 
 def unit_vectors(latlon: np.ndarray) -> np.ndarray:
@@ -297,8 +303,16 @@ def partition_by_trees(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     labels = np.full(plan.n, -1)
     comps = components(plan.graph, range(plan.n))
     ends = np.cumsum(_seats_per_component(plan, comps))
-    stack = [(np.array(sorted(c)), np.arange(end - s, end))
-             for c, s, end in zip(comps, np.diff(ends, prepend=0), ends)]
+    for comp, seats, end in reversed(list(zip(comps, np.diff(ends, prepend=0), ends))):
+        _bisect(plan, np.array(sorted(comp)), np.arange(end - seats, end), rng, labels)
+    return labels
+
+
+def _bisect(plan: Plan, region: np.ndarray, territories: np.ndarray, rng: np.random.Generator,
+            labels: np.ndarray) -> None:
+    """Cut a connected region into one connected part per territory by recursive spanning-tree
+    bisection (``_tree_split``), writing the parts' territories into ``labels``."""
+    stack = [(region, territories)]
     while stack:
         region, territories = stack.pop()
         if len(territories) == 1 or len(region) == 1:
@@ -307,7 +321,29 @@ def partition_by_trees(plan: Plan, rng: np.random.Generator) -> np.ndarray:
         part, rest, s1 = _tree_split(plan, region, territories, rng)
         stack.append((part, territories[:s1]))
         stack.append((rest, territories[s1:]))
-    return labels
+
+
+def recut_around(plan: Plan, unbalanced: np.ndarray, rng: np.random.Generator,
+                 hops: int = 2) -> None:
+    """A local restart (free centres, contiguity): the territories within ``hops`` territory
+    adjacencies of the unbalanced ones are cut afresh by spanning-tree bisection, each connected
+    piece of their union on its own, and re-centred. Costs a region's bisection, not the map's."""
+    adj = _territory_graph(plan)
+    near, frontier = set(map(int, unbalanced)), set(map(int, unbalanced))
+    for _ in range(hops):
+        frontier = set().union(*(adj[t] for t in frontier)) - near
+        near |= frontier
+    region = sorted(set().union(*(plan.members[t] for t in near)))
+    labels = np.full(plan.n, -1)
+    for piece in components(plan.graph, region):
+        piece = np.array(sorted(piece))
+        _bisect(plan, piece, np.unique(plan.label[piece]), rng, labels)
+    clock.visits(150 * len(region))
+    for i in region:
+        plan.assign(int(i), int(labels[i]))
+    territories = sorted(near)
+    plan.centre[territories] = [next(iter(plan.members[t])) for t in territories]
+    recentre(plan, territories)
 
 
 def construct(plan: Plan, rng: np.random.Generator) -> None:
@@ -568,8 +604,9 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
     """Re-optimise ``seed_territory`` and up to 2 neighbours exactly (0.1 % gap), centres fixed.
 
     Returns the objective improvement (0 if none)."""
-    adj = _territory_graph(plan)
-    group = [seed_territory] + list(rng.permutation(sorted(adj[seed_territory]))[:2])
+    adjacent = {int(t) for i in plan.members[seed_territory] for t in plan.label[plan.graph.nbrs[i]]}
+    adjacent.discard(seed_territory)
+    group = [seed_territory] + list(rng.permutation(sorted(adjacent))[:2])
     units = np.fromiter(sorted(set().union(*(plan.members[t] for t in group))), dtype=int)
     local = {int(u): a for a, u in enumerate(units)}
     sub_edges = np.array([(local[u], local[int(v)]) for u in units.tolist()
@@ -782,6 +819,12 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         if plan.enforced:
             attempt_end = min(starts_end, attempt_end)
         violation = balance(plan, attempt_end, rng)
+        for _ in range(LOCAL_RESTARTS if plan.enforced and plan.free and plan.contiguous else 0):
+            if violation <= 1e-12 or clock.now() >= attempt_end:
+                break
+            recut_around(plan, np.flatnonzero([plan.violation(plan.load[t], t) > 1e-12
+                                               for t in range(plan.k)]), rng)
+            violation = balance(plan, attempt_end, rng)
         report("balanced")
         if plan.enforced and plan.acceptable():
             break
