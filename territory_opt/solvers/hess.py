@@ -69,6 +69,7 @@ class ExactInstance:
     order: np.ndarray | None = None        # labels mode: units by position in π
     ordered_labels: bool = False           # labels mode: representatives in π order
     root_flow: bool = False                # free/fixed + contiguity: SHIR flow rows a priori
+    neighbourhood_rows: bool = True        # contiguity: the a-priori LCUT rows with N(a), N(r_c)
 
     @property
     def shared_bounds(self) -> bool:
@@ -141,7 +142,8 @@ class _Model:
         # offset; with no offset and no negative cost that comparison can only prune less
         self.cutoff_safe = self.model.objective.offset == 0 and all(
             term.coefficient >= 0 for term in self.model.objective.linear_terms())
-        self.a_priori_rows = self._neighbourhood_rows() if contiguous else 0
+        self.a_priori_rows = (self._neighbourhood_rows()
+                              if contiguous and inst.neighbourhood_rows else 0)
         self.plans_connected = not contiguous  # every plan of the MIP is a valid plan
         if contiguous and inst.mode == "labels" and inst.cut_edges:
             self.a_priori_rows += self._flow_rows()
