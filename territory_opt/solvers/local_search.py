@@ -627,7 +627,7 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
         k=len(cols), weights=plan.w[units], lower=plan.lower[cols], upper=plan.upper[cols],
         soft=np.zeros(plan.w.shape[1], bool), soft_penalty=np.zeros(plan.w.shape[1]),
         targets=(plan.lower[cols] + plan.upper[cols]) / 2, cut_edges=plan.kind == "cut_edges",
-        neighbourhood_rows=False)  # building them cost more than they saved (§4)
+        neighbourhood_rows=False)  # cost more than they saved: results/districting.md §4
     before_plan = before if plan.kind != "cut_edges" else None
     clock.visits(inst.allowed.size)
     result = solve_exact(inst, plan.contiguous, seconds, 1e-3,
