@@ -13,7 +13,6 @@ from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import hard_bounds, solve_districting
 from territory_opt.solvers.local_search import (
     Plan,
-    _territory_graph,
     construct,
     partition_by_trees,
     recut_around,
@@ -81,7 +80,8 @@ def test_a_local_recut_redraws_only_the_territories_near_the_unbalanced_one():
         plan = Plan(problem, Graph.from_edges(problem.n_items, problem.edges), lower, upper, True)
         construct(plan, rng)
         before = plan.label.copy()
-        near = {0} | _territory_graph(plan)[0]
+        near = {0} | {int(before[v]) for u in np.flatnonzero(before == 0)
+                      for v in graph.neighbors(int(u))}  # territory 0 and its neighbours
         recut_around(plan, np.array([0]), rng, hops=1)
         outside = ~np.isin(before, sorted(near))
         assert np.array_equal(plan.label[outside], before[outside])

@@ -131,6 +131,10 @@ class Plan:
         return float(np.sum((np.maximum(self.lower[t] - load, 0)
                              + np.maximum(load - self.upper[t], 0)) / self.scale))
 
+    def violations(self) -> np.ndarray:
+        """(k,) each territory's bound violation."""
+        return np.array([self.violation(self.load[t], t) for t in range(self.k)])
+
     def total_violation(self) -> float:
         return sum(self.violation(self.load[t], t) for t in range(self.k))
 
@@ -328,10 +332,9 @@ def recut_around(plan: Plan, unbalanced: np.ndarray, rng: np.random.Generator,
     """A local restart (free centres, contiguity): the territories within ``hops`` territory
     adjacencies of the unbalanced ones are cut afresh by spanning-tree bisection, each connected
     piece of their union on its own, and re-centred. Costs a region's bisection, not the map's."""
-    adj = _territory_graph(plan)
     near, frontier = set(map(int, unbalanced)), set(map(int, unbalanced))
     for _ in range(hops):
-        frontier = set().union(*(adj[t] for t in frontier)) - near
+        frontier = set().union(*(_adjacent_territories(plan, t) for t in frontier)) - near
         near |= frontier
     region = sorted(set().union(*(plan.members[t] for t in near)))
     labels = np.full(plan.n, -1)
@@ -455,6 +458,11 @@ def _try_swap(plan: Plan, t: int, rng: np.random.Generator, sample: int = 15) ->
     return False
 
 
+def _adjacent_territories(plan: Plan, t: int) -> set[int]:
+    """The territories with a unit next to one of t's (read from t's members only)."""
+    return {int(b) for i in plan.members[t] for b in plan.label[plan.graph.nbrs[i]]} - {t}
+
+
 def _territory_graph(plan: Plan) -> list[set[int]]:
     adj = [set() for _ in range(plan.k)]
     for i, nb in enumerate(plan.graph.nbrs):
@@ -520,7 +528,7 @@ def balance(plan: Plan, deadline: float, rng: np.random.Generator) -> float:
     """Reduce the total bound violation; returns what is left (0 = balanced)."""
     stuck = 0
     while clock.now() < deadline:
-        viol = np.array([plan.violation(plan.load[t], t) for t in range(plan.k)])
+        viol = plan.violations()
         bad = np.flatnonzero(viol > 1e-12)
         if not len(bad):
             return 0.0
@@ -605,9 +613,8 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
     contiguity by the LCUT loop alone, without a-priori rows.
 
     Returns the objective improvement (0 if none)."""
-    adjacent = {int(t) for i in plan.members[seed_territory] for t in plan.label[plan.graph.nbrs[i]]}
-    adjacent.discard(seed_territory)
-    group = [seed_territory] + list(rng.permutation(sorted(adjacent))[:2])
+    adjacent = sorted(_adjacent_territories(plan, seed_territory))
+    group = [seed_territory] + list(rng.permutation(adjacent)[:2])
     units = np.fromiter(sorted(set().union(*(plan.members[t] for t in group))), dtype=int)
     local = {int(u): a for a, u in enumerate(units)}
     sub_edges = np.array([(local[u], local[int(v)]) for u in units.tolist()
@@ -824,8 +831,7 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         for _ in range(LOCAL_RESTARTS if plan.enforced and plan.free and plan.contiguous else 0):
             if violation <= 1e-12 or clock.now() >= attempt_end:
                 break
-            recut_around(plan, np.flatnonzero([plan.violation(plan.load[t], t) > 1e-12
-                                               for t in range(plan.k)]), rng)
+            recut_around(plan, np.flatnonzero(plan.violations() > 1e-12), rng)
             violation = balance(plan, attempt_end, rng)
         report("balanced")
         if plan.enforced and plan.acceptable():
