@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from dataclasses import replace
 
 import networkx as nx
 import numpy as np
 from test_districting import grid_problem
 
+from territory_opt.solvers import clock, local_search
 from territory_opt.solvers.base import SolveOptions
 from territory_opt.solvers.contiguity import Graph
 from territory_opt.solvers.districting import hard_bounds, solve_districting
 from territory_opt.solvers.local_search import (
     Plan,
     construct,
+    lns_sweep,
     partition_by_trees,
+    quick_plan,
     recut_around,
 )
 from territory_opt.verify import check_plan
@@ -93,3 +99,71 @@ def test_a_local_recut_redraws_only_the_territories_near_the_unbalanced_one():
             assert plan.label[plan.centre[t]] == t
             assert np.allclose(plan.load[t], problem.weights[part].sum(axis=0))
             assert abs(plan.load[t, 0] / problem.targets[t, 0] - 1) < 0.25
+
+
+def test_parallel_lns_never_solves_two_groups_with_a_territory_in_common(monkeypatch):
+    # wall-clock runs solve LNS groups in threads; each step rewrites its group's units, so
+    # two steps under way must not share a territory, and the plan must stay valid
+    problem = grid_problem(30, 12, 0.05, metrics=2, seed=5)
+    lower, upper = hard_bounds(problem)
+    graph = Graph.from_edges(problem.n_items, problem.edges)
+    labels, centres = quick_plan(problem, graph, lower, upper, seconds=5, seed=2)
+    plan = Plan(problem, graph, lower, upper, True)
+    for i, t in enumerate(labels):
+        plan.assign(i, int(t))
+    plan.centre[:] = centres
+    before = plan.objective()
+    active, overlaps, lock = set(), [], threading.Lock()
+    under_way = {"now": 0, "most": 0}   # groups being solved
+    real_step = local_search.lns_step
+
+    def watched_step(plan, group, seconds):
+        with lock:
+            overlaps.extend(set(group) & active)
+            active.update(group)
+            under_way["now"] += 1
+            under_way["most"] = max(under_way["most"], under_way["now"])
+        try:
+            return real_step(plan, group, seconds)
+        finally:
+            with lock:
+                active.difference_update(group)
+                under_way["now"] -= 1
+
+    monkeypatch.setattr(local_search, "lns_step", watched_step)
+    lns_sweep(plan, np.random.default_rng(0), clock.now() + 30, workers=2)
+    assert overlaps == []
+    assert under_way["most"] == 2            # two groups were under way at once
+    assert check_plan(problem, plan.label, plan.centre) == []
+    nx_graph = nx.Graph(list(map(tuple, problem.edges)))
+    for t in range(12):
+        part = np.flatnonzero(plan.label == t)
+        assert nx.is_connected(nx_graph.subgraph(part.tolist()))
+        assert np.allclose(plan.load[t], problem.weights[part].sum(axis=0))
+    assert plan.objective() <= before
+
+
+def test_ctrl_c_during_parallel_lns_keeps_the_best_plan(monkeypatch):
+    # a real SIGINT while the first LNS groups are being solved in threads: the steps under
+    # way finish, no new one starts, and the best plan comes back with the interruption note
+    problem = grid_problem(30, 10, 0.03, seed=5)
+    real_step, pressed = local_search.lns_step, threading.Event()
+
+    def step_after_ctrl_c(plan, group, seconds):
+        if not pressed.is_set():
+            pressed.set()
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(plan, group, seconds)
+
+    monkeypatch.setattr(local_search, "lns_step", step_after_ctrl_c)
+    outside = signal.signal(signal.SIGINT, lambda signum, frame: None)  # a late signal: no abort
+    try:
+        solution = solve_districting(problem, SolveOptions(time_limit=60, engine="local",
+                                                           workers=2))
+    finally:
+        signal.signal(signal.SIGINT, outside)
+    assert pressed.is_set()
+    assert clock.INTERRUPTED_NOTE in solution.stats["notes"]
+    assert check_plan(problem, solution.assignment, solution.centers) == []
+    assert 0 <= solution.bound <= solution.objective
+    assert solution.solve_seconds < 30  # stopped after the steps under way, not at the limit

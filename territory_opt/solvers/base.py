@@ -20,7 +20,7 @@ class SolveOptions:
     seed: int = 0
     deterministic: bool = False         # same inputs + seed -> identical plan
     engine: str = "auto"                # auto | cpsat | highs | local
-    workers: int | None = None
+    workers: int | None = None          # solver threads: CP-SAT workers, large-engine LNS threads
     relative_gap: float = 1e-4
     candidates: int | None = None       # nearest territories kept per item (None = engine default)
     # progress(report): "seconds", "engine" and "phase" always, "bound" once known,

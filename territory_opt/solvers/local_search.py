@@ -12,7 +12,9 @@
    before a fresh start.
 4. Compactness: improving boundary moves within the bounds, alternating with re-centring (free
    centres: the best unit among those nearest the territory's weighted centroid).
-5. LNS: 2–3 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``).
+5. LNS: 2–3 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``);
+   wall-clock runs solve groups with no territory in common in parallel threads
+   (``lns_workers``), deterministic runs one at a time.
 
 The bound is valid for the whole problem: a Lagrangian relaxation of the free-centre model
 (assignment rows dualised, each centre's load kept within [L, U] as a continuous knapsack over
@@ -24,11 +26,14 @@ compactness cost plus the soft-balance penalties, as in the exact model.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import math
+import os
 import time
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -49,6 +54,16 @@ from territory_opt.solvers.graph_problem import EARTH_RADIUS_KM
 from territory_opt.solvers.hess import ExactInstance, solve_exact
 
 LOCAL_RESTARTS = 3  # large engine, hard bands: local re-cuts of a stuck start before a fresh one
+MAX_LNS_WORKERS = 4  # LNS groups solved at once by default (model building holds the GIL)
+
+
+def lns_workers(options: SolveOptions) -> int:
+    """LNS threads of a wall-clock run: ``options.workers``, else the usable cores up to
+    ``MAX_LNS_WORKERS``."""
+    if options.workers is not None:
+        return options.workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_LNS_WORKERS, cores or 1))
 
 
 def unit_vectors(latlon: np.ndarray) -> np.ndarray:
@@ -608,13 +623,18 @@ def improve(plan: Plan, deadline: float) -> int:
 
 
 # --- LNS -------------------------------------------------------------------------------------
-def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds: float) -> float:
-    """Re-optimise ``seed_territory`` and up to 2 neighbours exactly (0.1 % gap), centres fixed;
-    contiguity by the LCUT loop alone, without a-priori rows.
+def lns_group(plan: Plan, seed_territory: int, rng: np.random.Generator,
+              busy: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """``seed_territory`` and up to 2 of its neighbours, drawn at random among those not busy."""
+    adjacent = sorted(_adjacent_territories(plan, seed_territory) - busy)
+    return [seed_territory] + list(rng.permutation(adjacent)[:2])
+
+
+def lns_step(plan: Plan, group: list[int], seconds: float) -> float:
+    """Re-optimise the territories of ``group`` exactly (0.1 % gap), centres fixed; contiguity
+    by the LCUT loop alone, without a-priori rows. Changes only the group's units and centres.
 
     Returns the objective improvement (0 if none)."""
-    adjacent = sorted(_adjacent_territories(plan, seed_territory))
-    group = [seed_territory] + list(rng.permutation(adjacent)[:2])
     units = np.fromiter(sorted(set().union(*(plan.members[t] for t in group))), dtype=int)
     local = {int(u): a for a, u in enumerate(units)}
     sub_edges = np.array([(local[u], local[int(v)]) for u in units.tolist()
@@ -652,6 +672,41 @@ def lns_step(plan: Plan, seed_territory: int, rng: np.random.Generator, seconds:
             plan.assign(int(u), int(cols[result.column_of[a]]))
     recentre(plan, group)
     return gain
+
+
+def lns_sweep(plan: Plan, rng: np.random.Generator, deadline: float, workers: int) -> None:
+    """One LNS pass: each territory, in random order, seeds a group for ``lns_step`` (at most
+    5 s each). With ``workers`` > 1, that many groups with no territory in common are solved at
+    once in threads (HiGHS runs outside the GIL; each step changes only its own group); a
+    territory whose turn comes while it is busy waits for the next free slot."""
+    order = deque(int(t) for t in rng.permutation(plan.k))
+    if workers <= 1:
+        for t in order:
+            if clock.now() >= deadline:
+                break
+            lns_step(plan, lns_group(plan, t, rng), min(5.0, deadline - clock.now()))
+        return
+    busy: set[int] = set()
+    running: dict[Future, list[int]] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        while running or (order and clock.now() < deadline):
+            skipped = deque()
+            while order and len(running) < workers and clock.now() < deadline:
+                t = order.popleft()
+                if t in busy:
+                    skipped.append(t)
+                    continue
+                group = lns_group(plan, t, rng, busy)
+                busy.update(group)
+                running[pool.submit(contextvars.copy_context().run, lns_step, plan, group,
+                                    min(5.0, deadline - clock.now()))] = group
+            order.extendleft(reversed(skipped))
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for task in done:
+                busy.difference_update(running.pop(task))
+                task.result()
 
 
 # --- bounds ------------------------------------------------------------------------------------
@@ -858,12 +913,9 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
                                          full_objective())
     report("compacted")
     sweeps = 0
+    workers = 1 if options.deterministic else lns_workers(options)
     while clock.now() < start + 0.85 * budget:
-        for t in rng.permutation(plan.k):
-            if clock.now() >= start + 0.85 * budget:
-                break
-            lns_step(plan, int(t), rng,
-                     seconds=min(5.0, start + 0.85 * budget - clock.now()))
+        lns_sweep(plan, rng, start + 0.85 * budget, workers)
         improve(plan, start + 0.85 * budget)
         value = full_objective()
         if plan.acceptable() and value < best_obj:
