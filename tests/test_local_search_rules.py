@@ -107,7 +107,9 @@ def test_parallel_lns_never_solves_two_groups_with_a_territory_in_common(monkeyp
     problem = grid_problem(30, 12, 0.05, metrics=2, seed=5)
     lower, upper = hard_bounds(problem)
     graph = Graph.from_edges(problem.n_items, problem.edges)
-    labels, centres = quick_plan(problem, graph, lower, upper, seconds=5, seed=2)
+    start = quick_plan(problem, graph, lower, upper, seconds=20, seed=2)
+    assert start is not None, "no balanced start plan"
+    labels, centres = start
     plan = Plan(problem, graph, lower, upper, True)
     for i, t in enumerate(labels):
         plan.assign(i, int(t))
