@@ -151,7 +151,7 @@ class Plan:
         return np.array([self.violation(self.load[t], t) for t in range(self.k)])
 
     def total_violation(self) -> float:
-        return sum(self.violation(self.load[t], t) for t in range(self.k))
+        return sum(self.violations().tolist())
 
     def acceptable(self) -> bool:
         """Every hard bound holds (always true when all metrics are soft)."""
@@ -359,7 +359,11 @@ def recut_around(plan: Plan, unbalanced: np.ndarray, rng: np.random.Generator,
     clock.visits(150 * len(region))
     for i in region:
         plan.assign(int(i), int(labels[i]))
-    territories = sorted(near)
+    _centre_afresh(plan, sorted(near))
+
+
+def _centre_afresh(plan: Plan, territories) -> None:
+    """Centres of freshly cut territories: any member, then the best by ``recentre``."""
     plan.centre[territories] = [next(iter(plan.members[t])) for t in territories]
     recentre(plan, territories)
 
@@ -372,8 +376,7 @@ def construct(plan: Plan, rng: np.random.Generator) -> None:
         labels = partition_by_trees(plan, rng)
         for i, t in enumerate(labels):
             plan.assign(i, int(t))
-        plan.centre[:] = [next(iter(plan.members[t])) for t in range(plan.k)]
-        recentre(plan, range(plan.k))
+        _centre_afresh(plan, list(range(plan.k)))
         return
     if plan.free:
         comps = components(plan.graph, range(plan.n)) if plan.contiguous else [list(range(plan.n))]
@@ -690,17 +693,15 @@ def lns_sweep(plan: Plan, rng: np.random.Generator, deadline: float, workers: in
     running: dict[Future, list[int]] = {}
     with ThreadPoolExecutor(workers) as pool:
         while running or (order and clock.now() < deadline):
-            skipped = deque()
-            while order and len(running) < workers and clock.now() < deadline:
-                t = order.popleft()
-                if t in busy:
-                    skipped.append(t)
-                    continue
+            while len(running) < workers and clock.now() < deadline:
+                t = next((t for t in order if t not in busy), None)  # the first not busy
+                if t is None:
+                    break
+                order.remove(t)
                 group = lns_group(plan, t, rng, busy)
                 busy.update(group)
                 running[pool.submit(contextvars.copy_context().run, lns_step, plan, group,
                                     min(5.0, deadline - clock.now()))] = group
-            order.extendleft(reversed(skipped))
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
