@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import random
 import signal
 import threading
+import time
 from dataclasses import replace
 
 import networkx as nx
@@ -101,9 +104,8 @@ def test_a_local_recut_redraws_only_the_territories_near_the_unbalanced_one():
             assert abs(plan.load[t, 0] / problem.targets[t, 0] - 1) < 0.25
 
 
-def test_parallel_lns_never_solves_two_groups_with_a_territory_in_common(monkeypatch):
-    # wall-clock runs solve LNS groups in threads; each step rewrites its group's units, so
-    # two steps under way must not share a territory, and the plan must stay valid
+def _balanced_grid_plan():
+    """A 30 × 30 grid, 12 territories, two metrics within ±5 %, and a balanced plan of it."""
     problem = grid_problem(30, 12, 0.05, metrics=2, seed=5)
     lower, upper = hard_bounds(problem)
     graph = Graph.from_edges(problem.n_items, problem.edges)
@@ -114,6 +116,22 @@ def test_parallel_lns_never_solves_two_groups_with_a_territory_in_common(monkeyp
     for i, t in enumerate(labels):
         plan.assign(i, int(t))
     plan.centre[:] = centres
+    return problem, plan
+
+
+def _assert_valid(problem, plan) -> None:
+    assert check_plan(problem, plan.label, plan.centre) == []
+    nx_graph = nx.Graph(list(map(tuple, problem.edges)))
+    for t in range(plan.k):
+        part = np.flatnonzero(plan.label == t)
+        assert nx.is_connected(nx_graph.subgraph(part.tolist()))
+        assert np.allclose(plan.load[t], problem.weights[part].sum(axis=0))
+
+
+def test_parallel_lns_never_solves_two_groups_with_a_territory_in_common(monkeypatch):
+    # wall-clock runs solve LNS groups in threads; each step rewrites its group's units, so
+    # two steps under way must not share a territory, and the plan must stay valid
+    problem, plan = _balanced_grid_plan()
     before = plan.objective()
     active, overlaps, lock = set(), [], threading.Lock()
     under_way = {"now": 0, "most": 0}   # groups being solved
@@ -136,13 +154,30 @@ def test_parallel_lns_never_solves_two_groups_with_a_territory_in_common(monkeyp
     lns_sweep(plan, np.random.default_rng(0), clock.now() + 30, workers=2)
     assert overlaps == []
     assert under_way["most"] == 2            # two groups were under way at once
-    assert check_plan(problem, plan.label, plan.centre) == []
-    nx_graph = nx.Graph(list(map(tuple, problem.edges)))
-    for t in range(12):
-        part = np.flatnonzero(plan.label == t)
-        assert nx.is_connected(nx_graph.subgraph(part.tolist()))
-        assert np.allclose(plan.load[t], problem.weights[part].sum(axis=0))
+    _assert_valid(problem, plan)
     assert plan.objective() <= before
+
+
+def test_deterministic_parallel_lns_gives_the_same_plan_whichever_step_ends_first(monkeypatch):
+    # deterministic runs solve LNS groups in batches, each step on its own work clock: random
+    # delays change the order in which the steps of a batch end, but not the plan or the work
+    problem, start = _balanced_grid_plan()
+    real_step = local_search.lns_step
+    outcomes = []
+    for delays in (random.Random(1), random.Random(2)):
+        def delayed_step(plan, group, seconds, delays=delays):
+            time.sleep(0.1 * delays.random())
+            return real_step(plan, group, seconds)
+
+        monkeypatch.setattr(local_search, "lns_step", delayed_step)
+        plan = copy.deepcopy(start)
+        with clock.running(clock.Clock(deterministic=True, time_limit=60)) as run:
+            lns_sweep(plan, np.random.default_rng(0), 3.0, workers=2)
+        _assert_valid(problem, plan)
+        assert plan.objective() <= start.objective()
+        outcomes.append((plan.label.tolist(), plan.centre.tolist(), run.work))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][2] > 0
 
 
 def test_ctrl_c_during_parallel_lns_keeps_the_best_plan(monkeypatch):
@@ -169,3 +204,18 @@ def test_ctrl_c_during_parallel_lns_keeps_the_best_plan(monkeypatch):
     assert check_plan(problem, solution.assignment, solution.centers) == []
     assert 0 <= solution.bound <= solution.objective
     assert solution.solve_seconds < 30  # stopped after the steps under way, not at the limit
+
+
+def test_steps_side_by_side_cost_the_run_their_makespan():
+    # forked clocks count their own work; the run pays the list schedule on the workers (in
+    # list order, each step to the thread free first), and learns of any safety-limit hit
+    run = clock.Clock(deterministic=True, time_limit=60)
+    steps = [run.fork() for _ in range(4)]
+    for step, work in zip(steps, (3.0, 1.0, 1.0, 1.5)):
+        step.spend(work)
+    steps[2].safety_hit = True
+    run.join(steps, workers=2)
+    assert run.work == 3.5          # thread 1: 3; thread 2: 1 + 1 + 1.5
+    assert run.safety_hit
+    run.join(steps, workers=1)
+    assert run.work == 3.5 + 6.5

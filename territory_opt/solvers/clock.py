@@ -6,7 +6,9 @@ instead of wall seconds: every search step adds a fixed nominal cost (``visits``
 below were set on the benchmark machine so that a work second is roughly a wall second there),
 building a model adds a cost by its size (``built``), HiGHS gets a node limit (``node_limit``;
 an LP an iteration limit, and no start when it cannot fit: ``fits``) instead of a time
-limit, and no phase runs in a second thread. The wall clock then only guards a safety limit
+limit. Steps run side by side (the large engine's LNS batches) each count on their own clock
+(``fork``), and the run pays for their makespan (``join``), so neither the order in which they
+finish nor the number of cores changes the plan. The wall clock then only guards a safety limit
 (``SAFETY_FACTOR`` × the limit + ``SAFETY_SECONDS``); a run that reaches it says so, since a
 re-run may differ.
 
@@ -75,6 +77,22 @@ class Clock:
     def spend(self, seconds: float) -> None:
         if self.deterministic:
             self.work += seconds
+
+    def fork(self) -> Clock:
+        """A clock for one of several steps run side by side: its own work count from 0 and
+        this clock's safety limit."""
+        step = Clock(self.deterministic)
+        step.safety = self.safety
+        return step
+
+    def join(self, steps: list[Clock], workers: int) -> None:
+        """Pay for steps run on ``workers`` threads on ``fork``ed clocks, in list order, each
+        by the thread free first: the makespan of that schedule."""
+        ends = [0.0] * workers
+        for step in steps:
+            ends[ends.index(min(ends))] += step.work
+        self.spend(max(ends))
+        self.safety_hit |= any(step.safety_hit for step in steps)
 
     def wall_left(self) -> float:
         """Wall seconds a deterministic run may still use (its safety limit)."""

@@ -13,8 +13,8 @@
 4. Compactness: improving boundary moves within the bounds, alternating with re-centring (free
    centres: the best unit among those nearest the territory's weighted centroid).
 5. LNS: 2–3 adjacent territories re-optimised exactly (fixed centres, ``hess.solve_exact``);
-   wall-clock runs solve groups with no territory in common in parallel threads
-   (``lns_workers``), deterministic runs one at a time.
+   groups with no territory in common are solved in parallel threads (``lns_workers``);
+   deterministic runs solve them in batches, each step on its own work clock.
 
 The bound is valid for the whole problem: a Lagrangian relaxation of the free-centre model
 (assignment rows dualised, each centre's load kept within [L, U] as a continuous knapsack over
@@ -55,13 +55,23 @@ from territory_opt.solvers.hess import ExactInstance, solve_exact
 
 LOCAL_RESTARTS = 3  # large engine, hard bands: local re-cuts of a stuck start before a fresh one
 MAX_LNS_WORKERS = 4  # LNS groups solved at once by default (model building holds the GIL)
+# Deterministic runs by default: a fixed count, not the machine's cores, so that the plan is the
+# same everywhere (a machine with fewer cores only takes longer)
+DETERMINISTIC_LNS_WORKERS = 2
+# Deterministic LNS batches hold this many groups per worker: step times vary tenfold (median
+# 0.5, mean 1.3, up to 6 work s on the national instance), so a batch of one group per worker
+# would mostly wait for its slowest step
+LNS_BATCH_PER_WORKER = 4
+MIN_BATCH_STEP_SECONDS = 0.25  # below this a step seldom solves its group (median 0.5 work s)
 
 
 def lns_workers(options: SolveOptions) -> int:
-    """LNS threads of a wall-clock run: ``options.workers``, else the usable cores up to
-    ``MAX_LNS_WORKERS``."""
+    """LNS threads: ``options.workers``; else, deterministic, ``DETERMINISTIC_LNS_WORKERS``;
+    else the usable cores up to ``MAX_LNS_WORKERS``."""
     if options.workers is not None:
         return options.workers
+    if options.deterministic:
+        return DETERMINISTIC_LNS_WORKERS
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(MAX_LNS_WORKERS, cores or 1))
 
@@ -677,29 +687,30 @@ def lns_step(plan: Plan, group: list[int], seconds: float) -> float:
     return gain
 
 
-def lns_sweep(plan: Plan, rng: np.random.Generator, deadline: float, workers: int) -> None:
+def lns_sweep(plan: Plan, rng: np.random.Generator, deadline: float, workers: int) -> bool:
     """One LNS pass: each territory, in random order, seeds a group for ``lns_step`` (at most
-    5 s each). With ``workers`` > 1, that many groups with no territory in common are solved at
-    once in threads (HiGHS runs outside the GIL; each step changes only its own group); a
-    territory whose turn comes while it is busy waits for the next free slot."""
+    5 s each); True if every territory had its turn before ``deadline``. With ``workers`` > 1,
+    that many groups with no territory in common are solved at once in threads (HiGHS runs
+    outside the GIL; each step changes only its own group); a territory whose turn comes while
+    it is busy waits for the next free slot. Deterministic runs solve such groups in batches
+    instead (``_lns_batches``)."""
     order = deque(int(t) for t in rng.permutation(plan.k))
     if workers <= 1:
         for t in order:
             if clock.now() >= deadline:
-                break
+                return False
             lns_step(plan, lns_group(plan, t, rng), min(5.0, deadline - clock.now()))
-        return
+        return True
+    if clock.deterministic():
+        return _lns_batches(plan, order, rng, deadline, workers)
     busy: set[int] = set()
     running: dict[Future, list[int]] = {}
     with ThreadPoolExecutor(workers) as pool:
         while running or (order and clock.now() < deadline):
             while len(running) < workers and clock.now() < deadline:
-                t = next((t for t in order if t not in busy), None)  # the first not busy
-                if t is None:
+                group = _next_group(plan, order, rng, busy)
+                if group is None:
                     break
-                order.remove(t)
-                group = lns_group(plan, t, rng, busy)
-                busy.update(group)
                 running[pool.submit(contextvars.copy_context().run, lns_step, plan, group,
                                     min(5.0, deadline - clock.now()))] = group
             if not running:
@@ -708,6 +719,53 @@ def lns_sweep(plan: Plan, rng: np.random.Generator, deadline: float, workers: in
             for task in done:
                 busy.difference_update(running.pop(task))
                 task.result()
+    return not order
+
+
+def _next_group(plan: Plan, order: deque[int], rng: np.random.Generator,
+                busy: set[int]) -> list[int] | None:
+    """The group of the first territory in ``order`` that is not busy (taken off ``order``),
+    drawn among the territories not busy, which it then makes busy; None if all are busy."""
+    t = next((t for t in order if t not in busy), None)
+    if t is None:
+        return None
+    order.remove(t)
+    group = lns_group(plan, t, rng, busy)
+    busy.update(group)
+    return group
+
+
+def _lns_batches(plan: Plan, order: deque[int], rng: np.random.Generator, deadline: float,
+                 workers: int) -> bool:
+    """Deterministic parallel LNS: draw ``LNS_BATCH_PER_WORKER`` × ``workers`` groups with no
+    territory in common, solve them on ``workers`` threads, each step on its own work clock,
+    then draw the next batch. Each step gets the batch's share of the time left (at most 5 s);
+    the sweep ends when that share falls below ``MIN_BATCH_STEP_SECONDS``. The run pays the
+    batch's makespan on ``workers`` (``join``), so the plan depends neither on which step ends
+    first nor on the machine's cores."""
+    run = clock.current()
+    with ThreadPoolExecutor(workers) as pool:
+        while order and clock.now() < deadline:
+            busy: set[int] = set()
+            groups: list[list[int]] = []
+            while (len(groups) < LNS_BATCH_PER_WORKER * workers
+                   and (group := _next_group(plan, order, rng, busy))):
+                groups.append(group)
+            seconds = min(5.0, (deadline - clock.now()) * workers / len(groups))
+            if seconds < MIN_BATCH_STEP_SECONDS:
+                return False
+            steps = [run.fork() for _ in groups]
+            tasks = [pool.submit(contextvars.copy_context().run, _step_on, step, plan, group,
+                                 seconds) for step, group in zip(steps, groups)]
+            for task in tasks:
+                task.result()
+            run.join(steps, workers)
+    return not order
+
+
+def _step_on(step: clock.Clock, plan: Plan, group: list[int], seconds: float) -> float:
+    with clock.running(step):
+        return lns_step(plan, group, seconds)
 
 
 # --- bounds ------------------------------------------------------------------------------------
@@ -913,16 +971,17 @@ def solve_large(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     best_label, best_centre, best_obj = (plan.label.copy(), plan.centre.copy(),
                                          full_objective())
     report("compacted")
-    sweeps = 0
-    workers = 1 if options.deterministic else lns_workers(options)
+    sweeps, workers = 0, lns_workers(options)
     while clock.now() < start + 0.85 * budget:
-        lns_sweep(plan, rng, start + 0.85 * budget, workers)
+        swept = lns_sweep(plan, rng, start + 0.85 * budget, workers)
         improve(plan, start + 0.85 * budget)
         value = full_objective()
         if plan.acceptable() and value < best_obj:
             best_label, best_centre, best_obj = plan.label.copy(), plan.centre.copy(), value
         sweeps += 1
-        report(f"LNS sweep {sweeps}")
+        report(f"LNS sweep {sweeps}" + ("" if swept else " (time up before its end)"))
+        if not swept:
+            break
     plan_best = Plan(problem, graph, lower, upper, problem.contiguous)
     for i, t in enumerate(best_label):
         plan_best.assign(i, int(t))
