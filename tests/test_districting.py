@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scipy.optimize import linprog
 
 from territory_opt.errors import InfeasibleError
 from territory_opt.problem import AlignmentProblem
@@ -310,6 +311,51 @@ def test_large_engine_lagrangian_bound_is_below_the_optimum(seed, tolerance, nei
     bound = lagrangian_bound(plan, float(lower[0, 0]), float(upper[0, 0]), optimum,
                              time.monotonic() + 30, neighbours=neighbours, iterations=300)
     assert 0 < bound <= optimum * (1 + 1e-9)
+
+
+def hess_lp_value(plan: Plan, k: int) -> float:
+    """The LP relaxation of the free-centre (Hess) model on the first metric's band, without
+    contiguity: the most any Lagrangian bound that dualises the assignment rows can give."""
+    n = plan.n
+    units, centres = np.divmod(np.arange(n * n), n)        # x_ij at i·n + j
+    cost = plan.w0[units] * plan.km(units, centres) ** 2
+    w, lower, upper = plan.w[:, 0], float(plan.lower[0, 0]), float(plan.upper[0, 0])
+    a_eq = np.zeros((n + 1, n * n))
+    a_eq[units, np.arange(n * n)] = 1.0                    # Σ_j x_ij = 1
+    a_eq[n, np.arange(n) * (n + 1)] = 1.0                  # Σ_j x_jj = k
+    rows = []
+    for i, j in zip(units, centres):
+        if i != j:                                         # x_ij ≤ x_jj
+            row = np.zeros(n * n)
+            row[i * n + j], row[j * n + j] = 1.0, -1.0
+            rows.append(row)
+    for j in range(n):                                     # L·x_jj ≤ Σ_i w_i x_ij ≤ U·x_jj
+        load = np.zeros(n * n)
+        load[np.arange(n) * n + j] = w
+        rows.append(load - upper * np.eye(n * n)[j * n + j])
+        rows.append(lower * np.eye(n * n)[j * n + j] - load)
+    result = linprog(cost, A_ub=np.array(rows), b_ub=np.zeros(len(rows)), A_eq=a_eq,
+                     b_eq=np.r_[np.ones(n), k], bounds=(0, 1), method="highs")
+    assert result.status == 0
+    return float(result.fun)
+
+
+@pytest.mark.parametrize("seed, side, k, tolerance, neighbours", [
+    (44, 6, 4, 0.01, 12), (13, 5, 3, 0.05, 12), (2, 6, 4, 0.01, 12),  # 1.9, 1.6, 0.5 % above
+    (0, 5, 3, 0.01, 3), (6, 6, 4, 0.05, 8)])                          # the LP before the fix
+def test_large_engine_lagrangian_bound_never_exceeds_the_hess_lp(seed, side, k, tolerance,
+                                                                 neighbours):
+    # a Lagrangian bound that dualises the assignment rows is at most the LP optimum, whatever
+    # its multipliers; short candidate lists exercise the units outside them, whose reduced
+    # cost is only known to be ≥ 0 (a territory short of its lower band may need them, and
+    # they may be cheaper than the candidates left)
+    problem = grid_problem(side, k, tolerance, seed=seed, contiguous=False)
+    lower, upper = hard_bounds(problem)
+    plan = Plan(problem, Graph.from_edges(problem.n_items, problem.edges), lower, upper, False)
+    lp = hess_lp_value(plan, k)
+    bound = lagrangian_bound(plan, float(lower[0, 0]), float(upper[0, 0]), 2 * lp,
+                             time.monotonic() + 30, neighbours=neighbours, iterations=300)
+    assert bound <= lp * (1 + 1e-7) + 1e-9
 
 
 def test_recombination_keeps_plans_connected_balanced_and_never_worse():
