@@ -882,6 +882,7 @@ def _exact_centre_values(plan: Plan, lam: np.ndarray, estimate: np.ndarray, room
     order = np.argsort(estimate, kind="stable")
     units = np.arange(n)
     w = np.maximum(plan.w[:, 0], 0.0)
+    lightest = np.cumsum(np.sort(w))  # lightest[j]: the least load of j + 1 units
     power = 2 if plan.kind == "inertia" else 1
     for first in range(0, n, block):
         if first >= k and estimate[order[first]] >= np.partition(values, k - 1)[k - 1]:
@@ -896,7 +897,7 @@ def _exact_centre_values(plan: Plan, lam: np.ndarray, estimate: np.ndarray, room
         # only the cheapest ``few`` units by ratio can be taken: at most every negative one,
         # then as many as the lightest units that reach the lower band
         few = min(n, max(4 * int(np.sum(ratio < 0, axis=1).max()),
-                         int(np.searchsorted(np.cumsum(np.sort(w)), need[centres].max())) + 1,
+                         int(np.searchsorted(lightest, need[centres].max())) + 1,
                          64) * 2)
         ranked = np.argpartition(ratio, few - 1, axis=1)[:, :few] if few < n else \
             np.tile(units, (len(centres), 1))
