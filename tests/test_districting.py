@@ -313,10 +313,10 @@ def test_large_engine_lagrangian_bound_is_below_the_optimum(seed, tolerance, nei
     assert 0 < bound <= optimum * (1 + 1e-9)
 
 
-def hess_lp_value(plan: Plan, k: int) -> float:
+def hess_lp_value(plan: Plan) -> float:
     """The LP relaxation of the free-centre (Hess) model on the first metric's band, without
     contiguity: the most any Lagrangian bound that dualises the assignment rows can give."""
-    n = plan.n
+    n, k = plan.n, plan.k
     units, centres = np.divmod(np.arange(n * n), n)        # x_ij at i·n + j
     cost = plan.w0[units] * plan.km(units, centres) ** 2
     w, lower, upper = plan.w[:, 0], float(plan.lower[0, 0]), float(plan.upper[0, 0])
@@ -332,8 +332,10 @@ def hess_lp_value(plan: Plan, k: int) -> float:
     for j in range(n):                                     # L·x_jj ≤ Σ_i w_i x_ij ≤ U·x_jj
         load = np.zeros(n * n)
         load[np.arange(n) * n + j] = w
-        rows.append(load - upper * np.eye(n * n)[j * n + j])
-        rows.append(lower * np.eye(n * n)[j * n + j] - load)
+        rows.append(load.copy())
+        rows[-1][j * n + j] -= upper
+        rows.append(-load)
+        rows[-1][j * n + j] += lower
     result = linprog(cost, A_ub=np.array(rows), b_ub=np.zeros(len(rows)), A_eq=a_eq,
                      b_eq=np.r_[np.ones(n), k], bounds=(0, 1), method="highs")
     assert result.status == 0
@@ -352,7 +354,7 @@ def test_large_engine_lagrangian_bound_never_exceeds_the_hess_lp(seed, side, k, 
     problem = grid_problem(side, k, tolerance, seed=seed, contiguous=False)
     lower, upper = hard_bounds(problem)
     plan = Plan(problem, Graph.from_edges(problem.n_items, problem.edges), lower, upper, False)
-    lp = hess_lp_value(plan, k)
+    lp = hess_lp_value(plan)
     bound = lagrangian_bound(plan, float(lower[0, 0]), float(upper[0, 0]), 2 * lp,
                              time.monotonic() + 30, neighbours=neighbours, iterations=300)
     assert bound <= lp * (1 + 1e-7) + 1e-9

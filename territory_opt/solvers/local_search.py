@@ -831,7 +831,7 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
         nonlocal pi, pj, pc, pw
         clock.visits(len(pi) / 75)  # vectorised: about 75 pairs per unit visit
         rr = pc - lam[pi]
-        ratio = np.where(pw > 0, rr / np.maximum(pw, 1e-12), np.where(rr < 0, -np.inf, np.inf))
+        ratio = _per_load(rr, pw)
         # one sort key: centre, then reduced cost per load (arctan maps it into the open unit
         # interval); the pairs stay in the last order, so the sort sees nearly sorted data
         order = np.argsort(pj + 0.5 + 0.999 / np.pi * np.arctan(ratio / scale), kind="stable")
@@ -841,8 +841,7 @@ def lagrangian_bound(plan: Plan, lower_floor: float, upper_cap: float, incumbent
         before = cum - pw - base[pj]
         negative = np.bincount(pj, weights=pw * (rr < 0), minlength=n)
         amount = np.maximum(least_load, np.minimum(room, negative))  # load from candidates
-        take = np.clip((amount[pj] - before) / np.where(pw > 0, pw, 1.0), 0.0, 1.0)
-        take = np.where(pw > 0, take, ((rr < 0) & (before <= amount[pj])).astype(float))
+        take = _shares_taken(rr, pw, before, amount[pj])
         value = np.bincount(pj, weights=take * rr, minlength=n) - lam
         return np.where(room >= 0, value, np.inf), take
 
@@ -893,25 +892,36 @@ def _exact_centre_values(plan: Plan, lam: np.ndarray, estimate: np.ndarray, room
         clock.visits(len(centres) * n / 75)
         rr = plan.w0[None, :] * plan.km(units[None, :], centres[:, None]) ** power - lam[None, :]
         rr[np.arange(len(centres)), centres] = np.inf  # the centre's own unit is counted apart
-        ratio = np.where(w > 0, rr / np.maximum(w, 1e-12), np.where(rr < 0, -np.inf, np.inf))
+        ratio = _per_load(rr, w[None, :])
         # only the cheapest ``few`` units by ratio can be taken: at most every negative one,
         # then as many as the lightest units that reach the lower band
         few = min(n, max(4 * int(np.sum(ratio < 0, axis=1).max()),
                          int(np.searchsorted(lightest, need[centres].max())) + 1,
                          64) * 2)
-        ranked = np.argpartition(ratio, few - 1, axis=1)[:, :few] if few < n else \
-            np.tile(units, (len(centres), 1))
+        ranked = np.argpartition(ratio, few - 1, axis=1)[:, :few]
         ranked = np.take_along_axis(ranked, np.argsort(np.take_along_axis(ratio, ranked, axis=1),
                                                        axis=1, kind="stable"), axis=1)
         rr, wr = np.take_along_axis(rr, ranked, axis=1), w[ranked]
         before = np.cumsum(wr, axis=1) - wr
         negative = np.where(rr < 0, wr, 0.0).sum(axis=1)
         amount = np.maximum(need[centres], np.minimum(room[centres], negative))[:, None]
-        take = np.where(wr > 0, np.clip((amount - before) / np.where(wr > 0, wr, 1.0), 0, 1),
-                        (rr < 0) & (before <= amount))
-        taken = np.where(take > 0, take * np.where(np.isfinite(rr), rr, 0.0), 0.0)
-        values[centres] = np.where(room[centres] >= 0, taken.sum(axis=1) - lam[centres], np.inf)
+        take = _shares_taken(rr, wr, before, amount)
+        taken = (take * np.where(np.isfinite(rr), rr, 0.0)).sum(axis=1)  # own unit (inf): apart
+        values[centres] = np.where(room[centres] >= 0, taken - lam[centres], np.inf)
     return values
+
+
+def _per_load(rr: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Reduced cost per unit of load; a weightless pair ranks first if negative, else last."""
+    return np.where(w > 0, rr / np.maximum(w, 1e-12), np.where(rr < 0, -np.inf, np.inf))
+
+
+def _shares_taken(rr: np.ndarray, w: np.ndarray, before: np.ndarray,
+                  amount: np.ndarray) -> np.ndarray:
+    """Share of each pair a continuous knapsack takes, pairs in per-load order with ``before``
+    the load ahead of each in its knapsack, until ``amount``; weightless pairs: all negative ones."""
+    return np.where(w > 0, np.clip((amount - before) / np.where(w > 0, w, 1.0), 0.0, 1.0),
+                    ((rr < 0) & (before <= amount)).astype(float))
 
 
 def valid_bound(plan: Plan, incumbent: float, deadline: float) -> float:
