@@ -214,7 +214,8 @@ def test_contiguous_inertia_matches_brute_force_with_flow_rows_and_cut_loop(
     problem.edges = problem.edges[np.random.default_rng(10).random(len(problem.edges)) > 0.3]
     monkeypatch.setattr(districting, "ROOT_FLOW_MAX_ARCS", flow_arcs)
     solution = solve_districting(problem, SolveOptions(time_limit=30))
-    assert solution.stats["contiguity"] == ("shir-flow" if flow_arcs else "lcut-loop")
+    assert solution.stats["contiguity"] == ("lcut-loop, then shir-flow" if flow_arcs
+                                            else "lcut-loop")
     assert solution.status == "OPTIMAL"
     assert independent_violations(problem, solution.assignment) == []
     best = brute_force_min_inertia(problem)
@@ -257,6 +258,24 @@ def test_exact_model_improves_a_poor_incumbent_to_the_optimum(monkeypatch, seed)
                 key=lambda plan: plan[1])
     monkeypatch.setattr(districting, "_location_allocation_start", lambda *args: worst)
     solution = solve_districting(problem, SolveOptions(time_limit=30))
+    best = brute_force_min_inertia(problem)
+    assert worst[1] > 1.2 * best
+    assert solution.status == "OPTIMAL"
+    assert solution.objective == pytest.approx(best, rel=1e-6)
+    assert solution.bound <= best * (1 + 1e-9)
+    assert independent_violations(problem, solution.assignment) == []
+
+
+def test_loop_hands_over_to_flow_rows_at_a_disconnected_optimum(monkeypatch):
+    # from the worst contiguous split, the loop's first round finds a cheaper disconnected plan;
+    # the flow-row MIP then proves the brute-force contiguous optimum
+    problem = grid_problem(4, 2, 0.05, seed=10)
+    problem.edges = problem.edges[np.random.default_rng(10).random(len(problem.edges)) > 0.3]
+    worst = max((split_plan(problem, split) for split in feasible_splits(problem)),
+                key=lambda plan: plan[1])
+    monkeypatch.setattr(districting, "_location_allocation_start", lambda *args: worst)
+    solution = solve_districting(problem, SolveOptions(time_limit=30))
+    assert "round 1: disconnected; the rest with flow rows" in solution.log
     best = brute_force_min_inertia(problem)
     assert worst[1] > 1.2 * best
     assert solution.status == "OPTIMAL"

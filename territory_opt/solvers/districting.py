@@ -11,7 +11,9 @@ Entry point ``solve_districting(problem, options)``; the dispatcher calls it whe
   recombination short bursts for cut edges), Lagrangian reduced-cost fixing with
   contiguity-aware path costs (contiguous free centres), LP reduced-cost fixing, the
   incumbent as HiGHS's objective bound, and contiguity by Shirabe flow rows (up to
-  ``ROOT_FLOW_MAX_ARCS`` flow arcs) or else an LCUT cut loop. For contiguous free centres,
+  ``ROOT_FLOW_MAX_ARCS`` flow arcs) or else an LCUT cut loop; the contiguous free-centre MIP
+  after Lagrangian fixing runs the loop first and adds the flow rows only once a round's optimum
+  is disconnected. For contiguous free centres,
   recombination short bursts priced by each territory's best-centre cost run in a second
   thread while HiGHS solves, restarting from fresh quick plans when a walk stalls (the better
   plan is kept); likewise for cut edges on a connected unit graph, priced by perimeter.
@@ -71,7 +73,11 @@ EXACT_MAX_PAIRS = 60_000    # fixed centres: n·k pairs
 # most this many arc variables (Σ_c arcs between units that may join column c). Measured on the
 # county instances with the HiGHS objective bound (60 s): flow proves OK (28,756 arcs) in 40 s,
 # which the loop does not, and ME (1,088); the loop proves KS (55,138) in 42 s, flow does not;
-# IA, NE, MS, AR, WV are proved either way.
+# IA, NE, MS, AR, WV are proved either way. The free-centre MIP after Lagrangian fixing uses
+# them only once the loop meets a disconnected optimum (``flow_after_cuts``): from the same
+# captured start plans the loop alone proves LA in 31 s against 67 s with flow, KS 3.9 against
+# 11.5 s, while OK needs flow (15.9 s against 31.6 s); loop-then-flow proves LA within 60 s
+# and keeps OK (benchmarks/results/districting.md §1n).
 ROOT_FLOW_MAX_ARCS = 30_000
 # Share of the time limit for the free-centre start plan (location–allocation); the MIP gets
 # the rest. Measured on the county instances (60 s): 0.25 proves LA and WV and reaches OK's
@@ -628,6 +634,8 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
         # fixing (benchmarks/results/districting.md §3)
         mip_inst = _fix_by_lagrangian(inst, incumbent[1], FIXING_SHARE * options.time_limit,
                                       notes)
+        mip_inst = replace(mip_inst, root_flow=False, flow_after_cuts=flow_arcs(
+            graph, mip_inst.allowed) <= ROOT_FLOW_MAX_ARCS)
         result = _solve_beside_recombination(
             problem, inst, mip_inst, incumbent,
             options.time_limit - (clock.now() - start), options, notes)
@@ -646,7 +654,9 @@ def _exact(problem: AlignmentProblem, options: SolveOptions, graph: Graph,
     stats = {"model": model_name,
              "contiguity": ("none" if not problem.contiguous else
                             "scf+lcut-loop" if mode == "labels" else
-                            "shir-flow" if inst.root_flow else "lcut-loop"),
+                            "shir-flow" if mip_inst.root_flow else
+                            "lcut-loop, then shir-flow" if mip_inst.flow_after_cuts else
+                            "lcut-loop"),
              "rounds": result.rounds, "contiguity_cuts": result.cuts,
              "pairs": int(mip_inst.allowed.sum()), "notes": notes}
     if result.status == "INFEASIBLE":

@@ -27,13 +27,15 @@ the root (labels: x_ac + Σ_{b∈R} r_bc ≤ 1 + Σ_{b∈C} x_bc, R the root's s
 valid for every contiguous plan, so the dual bound and an infeasibility verdict are proofs.
 Labels mode with cut edges also carries Validi & Buchanan's single-commodity flow rows
 (``_flow_rows``), and free or fixed centres with ``root_flow`` carry Shirabe's flow from each
-root (``_root_flow_rows``); either makes every plan of the first round connected.
+root (``_root_flow_rows``); either makes every plan of the first round connected. With
+``flow_after_cuts`` the loop runs without flow rows until a round's optimum is disconnected,
+and the rest is one MIP with them: contiguity that rarely binds costs no flow variables.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 
@@ -69,6 +71,7 @@ class ExactInstance:
     order: np.ndarray | None = None        # labels mode: units by position in π
     ordered_labels: bool = False           # labels mode: representatives in π order
     root_flow: bool = False                # free/fixed + contiguity: SHIR flow rows a priori
+    flow_after_cuts: bool = False          # contiguity: no flow rows until a round is disconnected
     neighbourhood_rows: bool = True        # contiguity: the a-priori LCUT rows with N(a), N(r_c)
 
     @property
@@ -493,7 +496,8 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
     into its primal heuristics). Without a plan, the previous round's plan is the hint.
     ``time_limit`` is in seconds of the run's clock (work seconds when deterministic); a
     deterministic run that cannot fit the model and its root LP (``clock.fits``) keeps the
-    incumbent, with bound 0.
+    incumbent, with bound 0. With ``inst.flow_after_cuts``, the first disconnected optimum hands
+    the rest of the time to the same MIP with Shirabe's flow rows (``root_flow``).
     """
     start, wall_start = clock.now(), time.monotonic()
     pairs = int(inst.allowed.sum())
@@ -589,6 +593,21 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
                 and bound >= best_obj * (1 - relative_gap) - 1e-9:
             log.append(f"round {rounds}: the relaxation's bound proves the incumbent")
             status = "OPTIMAL"
+            break
+        if inst.flow_after_cuts and not inst.root_flow and proved:
+            log.append(f"round {rounds}: disconnected; the rest with flow rows")
+            rest = solve_exact(replace(inst, root_flow=True), contiguous,
+                               time_limit - (clock.now() - start), relative_gap, progress,
+                               None if best_obj is None else (best_plan, best_obj))
+            log.extend(rest.log)
+            if rest.status == "INFEASIBLE":
+                return replace(rest, seconds=time.monotonic() - wall_start,
+                               rounds=rounds + rest.rounds, cuts=cuts, log=log)
+            if rest.bound is not None:
+                raise_bound(rest.bound)
+            if rest.objective is not None:
+                best_plan, best_obj, status = rest.column_of, rest.objective, rest.status
+            rounds += rest.rounds
             break
         added = model.add_contiguity_cuts(plan)
         cuts += added
