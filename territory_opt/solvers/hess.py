@@ -594,9 +594,9 @@ def solve_exact(inst: ExactInstance, contiguous: bool, time_limit: float, relati
             log.append(f"round {rounds}: the relaxation's bound proves the incumbent")
             status = "OPTIMAL"
             break
-        if inst.flow_after_cuts and not inst.root_flow and proved:
+        if inst.flow_after_cuts and proved:
             log.append(f"round {rounds}: disconnected; the rest with flow rows")
-            rest = solve_exact(replace(inst, root_flow=True), contiguous,
+            rest = solve_exact(replace(inst, root_flow=True, flow_after_cuts=False), contiguous,
                                time_limit - (clock.now() - start), relative_gap, progress,
                                None if best_obj is None else (best_plan, best_obj))
             log.extend(rest.log)
